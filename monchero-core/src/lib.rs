@@ -1,0 +1,51 @@
+//! The reusable core of the Monchero monitoring agent.
+//!
+//! # Brief overview
+//!
+//! Monchero runs checks (Nagios/Icinga plugins or built-in checks) and keeps
+//! a state for each. This crate holds the parts another Rust tool can embed:
+//!
+//! - [`state`]: the four states, their exit codes and severity order;
+//! - [`threshold`]: Nagios threshold ranges (`10`, `10:`, `~:10`, `10:20`,
+//!   `@10:20`) and their evaluation;
+//! - [`perfdata`]: the performance data grammar, parsed without allocating;
+//! - [`output`]: splitting plugin output into summary, long output and
+//!   perfdata;
+//! - [`result`]: the owned result of one check run and how a process's
+//!   termination maps to a state;
+//! - `command` and `runner` (feature `runner`, on by default): runs a plugin on tokio under
+//!   the agent's execution policy: command lines split with shell quoting
+//!   but no shell, own process group, timeout, output cap; `plugin_path`
+//!   finds plugins named without a directory.
+//!
+//! The protocol modules do no I/O and need no runtime: build with
+//! `default-features = false` to get only them.
+//!
+//! ```
+//! use monchero_core::{output, State};
+//!
+//! let out = output::parse("DISK WARNING - free space: / 180 MB (9%) | /=1820MB;1800;1900;0;2000");
+//! assert_eq!(out.summary, "DISK WARNING - free space: / 180 MB (9%)");
+//! let disk = out.perfdata().next().unwrap().unwrap();
+//! assert_eq!(disk.label, "/");
+//! assert_eq!(disk.value, Some(1820.0));
+//! assert_eq!(disk.uom, "MB");
+//! assert_eq!(disk.thresholds().unwrap().evaluate(1820.0), State::Warning);
+//! ```
+
+#[cfg(feature = "runner")]
+pub mod command;
+pub mod output;
+pub mod perfdata;
+#[cfg(feature = "runner")]
+pub mod plugin_path;
+#[cfg(feature = "runner")]
+mod process_group;
+pub mod result;
+#[cfg(feature = "runner")]
+pub mod runner;
+pub mod state;
+pub mod threshold;
+
+pub use result::CheckResult;
+pub use state::State;

@@ -1,0 +1,387 @@
+//! Runs one plugin under the agent's execution policy.
+//!
+//! - The command is executed directly (or by `/bin/sh -c` when asked), with
+//!   stdin on `/dev/null`, as the leader of its own process group.
+//!   `Command::process_group` is used rather than a `pre_exec` hook so that
+//!   the standard library keeps its `posix_spawn` fast path.
+//! - stdout and stderr are read concurrently into capped buffers; output
+//!   past the cap is read and dropped, so the plugin never blocks on a full
+//!   pipe and memory stays bounded.
+//! - On timeout the whole group gets SIGTERM, then SIGKILL after
+//!   [`RunnerConfig::kill_grace`].
+//! - After the plugin exits, a background child that still holds the pipes
+//!   gets [`RunnerConfig::output_grace`] to finish writing; then the group
+//!   is killed and the result returned.
+//!
+//! Interpretation of what happened (exit code to state, summaries) is
+//! [`CheckResult::from_run`]'s job, not the runner's.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use rustix::process::Signal;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+
+use crate::command::CommandLine;
+use crate::process_group::ProcessGroup;
+use crate::result::{CheckResult, RawRun, SpawnFailure, SpawnFailureKind, Termination};
+use crate::state::State;
+
+/// The timeout a plugin gets unless configured otherwise (Nagios Core's
+/// `service_check_timeout` default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most stdout kept per run. Nagios Core keeps 8 KiB and Icinga 2 has no
+/// limit; 1 MiB keeps any real plugin's output whole while bounding memory.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// stderr is only a fallback for the summary, so less of it is kept.
+const STDERR_LIMIT: usize = 64 * 1024;
+
+/// How long to keep reading after SIGKILL, for output already in the pipe.
+const FINAL_DRAIN: Duration = Duration::from_millis(100);
+
+/// How the runner executes plugins.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Wall-clock limit for one run, from spawn to exit.
+    pub timeout: Duration,
+    /// The state reported when a run times out.
+    pub timeout_state: State,
+    /// Bytes of stdout kept; the rest is drained and dropped.
+    pub output_limit: usize,
+    /// Between SIGTERM and SIGKILL on timeout.
+    pub kill_grace: Duration,
+    /// How long after the plugin's exit a background child may keep its
+    /// stdout open before it is killed and the result returned.
+    pub output_grace: Duration,
+    /// Variables added to (or replacing) the agent's environment.
+    pub env: Vec<(String, String)>,
+    /// Start plugins with only [`RunnerConfig::env`], not the agent's own.
+    pub env_clear: bool,
+    /// Working directory of the plugin; the agent's own when `None`.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            timeout: DEFAULT_TIMEOUT,
+            timeout_state: State::Unknown,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            kill_grace: Duration::from_millis(500),
+            output_grace: Duration::from_millis(500),
+            env: Vec::new(),
+            env_clear: false,
+            cwd: None,
+        }
+    }
+}
+
+/// Runs plugins; cheap to share (`&Runner`) between concurrent runs.
+#[derive(Debug, Clone, Default)]
+pub struct Runner {
+    config: RunnerConfig,
+}
+
+impl Runner {
+    /// A runner with this configuration.
+    pub fn new(config: RunnerConfig) -> Runner {
+        Runner { config }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// Runs `command` with the configured timeout.
+    pub async fn run(&self, command: &CommandLine) -> CheckResult {
+        self.run_with_timeout(command, self.config.timeout).await
+    }
+
+    /// Runs `command` with a timeout of its own (a check's `timeout`).
+    ///
+    /// Cancel-safe: dropping the future kills the plugin's process group.
+    pub async fn run_with_timeout(&self, command: &CommandLine, limit: Duration) -> CheckResult {
+        let started = Instant::now();
+        let mut stdout = Capture::new(self.config.output_limit);
+        let mut stderr = Capture::new(STDERR_LIMIT.min(self.config.output_limit));
+        let termination = match self.command(command).spawn() {
+            Ok(child) => {
+                self.supervise(child, started + limit, limit, &mut stdout, &mut stderr).await
+            }
+            Err(error) => Termination::SpawnFailed(spawn_failure(command, &error)),
+        };
+        let stdout_text = String::from_utf8_lossy(&stdout.data);
+        let stderr_text = String::from_utf8_lossy(&stderr.data);
+        // stderr only matters when it becomes the summary, so its overflow
+        // only counts then.
+        let truncated = stdout.truncated || (stdout.data.is_empty() && stderr.truncated);
+        CheckResult::from_run(RawRun {
+            termination: &termination,
+            stdout: &stdout_text,
+            stderr: &stderr_text,
+            duration: started.elapsed(),
+            truncated,
+            timeout_state: self.config.timeout_state,
+        })
+    }
+
+    fn command(&self, command: &CommandLine) -> Command {
+        let mut cmd = match command {
+            CommandLine::Exec { program, args } => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+            CommandLine::Shell(script) => {
+                let mut cmd = Command::new("/bin/sh");
+                cmd.arg("-c").arg(script);
+                cmd
+            }
+        };
+        if self.config.env_clear {
+            cmd.env_clear();
+        }
+        cmd.envs(self.config.env.iter().map(|(k, v)| (k, v)));
+        if let Some(cwd) = &self.config.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Waits for the plugin while draining its output, enforcing the
+    /// deadline and the post-exit grace.
+    async fn supervise(
+        &self,
+        mut child: Child,
+        deadline: Instant,
+        limit: Duration,
+        stdout: &mut Capture,
+        stderr: &mut Capture,
+    ) -> Termination {
+        let group = ProcessGroup::led_by(child.id());
+        let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
+        let reading = async {
+            tokio::join!(stdout.fill(out_pipe), stderr.fill(err_pipe));
+        };
+        tokio::pin!(reading);
+        let mut eof = false;
+
+        let expiry = sleep_until(deadline);
+        tokio::pin!(expiry);
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                () = &mut reading, if !eof => eof = true,
+                () = &mut expiry => {
+                    self.stop(&mut child, &group, &mut reading, eof).await;
+                    return Termination::TimedOut(limit);
+                }
+            }
+        };
+
+        if !eof && timeout(self.config.output_grace, &mut reading).await.is_err() {
+            // The plugin is gone but something it started still holds the
+            // pipe. It would hold it on every run; stop it now.
+            group.signal(Signal::KILL);
+            let _ = timeout(FINAL_DRAIN, &mut reading).await;
+        }
+        group.release();
+        termination(status)
+    }
+
+    /// SIGTERM to the group, SIGKILL after the grace, reap the leader.
+    async fn stop(
+        &self,
+        child: &mut Child,
+        group: &ProcessGroup,
+        reading: &mut (impl Future<Output = ()> + Unpin),
+        mut eof: bool,
+    ) {
+        group.signal(Signal::TERM);
+        let grace = sleep(self.config.kill_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = child.wait() => break,
+                () = &mut *reading, if !eof => eof = true,
+                () = &mut grace => break,
+            }
+        }
+        // Also when the leader exited on SIGTERM: its children may not have.
+        group.signal(Signal::KILL);
+        // A leader that left the group (setsid) is still our child.
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        if !eof {
+            let _ = timeout(FINAL_DRAIN, reading).await;
+        }
+    }
+}
+
+fn termination(status: io::Result<ExitStatus>) -> Termination {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Termination::Exited(code),
+            (None, Some(signal)) => Termination::Signaled(signal),
+            (None, None) => Termination::SpawnFailed(SpawnFailure {
+                program: String::new(),
+                kind: SpawnFailureKind::Other(format!("unexpected wait status {status}")),
+            }),
+        },
+        Err(error) => Termination::SpawnFailed(SpawnFailure {
+            program: String::new(),
+            kind: SpawnFailureKind::Other(format!("waiting for the plugin failed: {error}")),
+        }),
+    }
+}
+
+fn spawn_failure(command: &CommandLine, error: &io::Error) -> SpawnFailure {
+    const ENOEXEC: i32 = 8;
+    let kind = match error.kind() {
+        io::ErrorKind::NotFound => SpawnFailureKind::NotFound,
+        io::ErrorKind::PermissionDenied => SpawnFailureKind::PermissionDenied,
+        _ if error.raw_os_error() == Some(ENOEXEC) => SpawnFailureKind::NotExecutable,
+        _ => SpawnFailureKind::Other(error.to_string()),
+    };
+    SpawnFailure { program: command.program().to_owned(), kind }
+}
+
+/// One output stream, kept up to a limit and drained beyond it.
+#[derive(Debug)]
+struct Capture {
+    data: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Capture {
+    fn new(limit: usize) -> Capture {
+        Capture { data: Vec::new(), limit, truncated: false }
+    }
+
+    async fn fill(&mut self, pipe: Option<impl AsyncRead + Unpin>) {
+        let Some(mut pipe) = pipe else { return };
+        let mut chunk = [0u8; 4096];
+        loop {
+            match pipe.read(&mut chunk).await {
+                Ok(0) => return,
+                Ok(n) => self.keep(&chunk[..n]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // A read error on a pipe means the other end is unusable;
+                // what was read so far is the output.
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = self.limit - self.data.len();
+        if bytes.len() > room {
+            self.truncated = true;
+        }
+        self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> CommandLine {
+        CommandLine::shell(script).unwrap()
+    }
+
+    fn runner(config: RunnerConfig) -> Runner {
+        Runner::new(config)
+    }
+
+    #[tokio::test]
+    async fn exit_code_and_output_become_the_result() {
+        let result = Runner::default().run(&sh("echo 'WARN - hot | t=41C;40;50'; exit 1")).await;
+        assert_eq!(result.state, State::Warning);
+        assert_eq!(result.summary, "WARN - hot");
+        assert_eq!(result.perfdata[0].uom.as_deref(), Some("C"));
+        assert!(!result.timed_out);
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group_and_returns_promptly() {
+        let config =
+            RunnerConfig { timeout: Duration::from_millis(300), ..RunnerConfig::default() };
+        let started = std::time::Instant::now();
+        let result = runner(config).run(&sh("trap '' TERM; sleep 30 & sleep 30")).await;
+        assert!(result.timed_out);
+        assert_eq!(result.state, State::Unknown);
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn output_past_the_limit_is_drained_and_dropped() {
+        let config = RunnerConfig { output_limit: 1000, ..RunnerConfig::default() };
+        let result = runner(config).run(&sh("head -c 300000 /dev/zero | tr '\\0' x; exit 2")).await;
+        assert_eq!(result.state, State::Critical);
+        assert!(result.truncated);
+        assert_eq!(result.summary.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn configured_environment_and_directory_reach_the_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RunnerConfig {
+            env: vec![("MONCHERO_TEST".into(), "yes".into())],
+            cwd: Some(dir.path().to_owned()),
+            ..RunnerConfig::default()
+        };
+        let result = runner(config).run(&sh("echo \"$MONCHERO_TEST $(pwd)\"")).await;
+        assert_eq!(result.summary, format!("yes {}", dir.path().display()));
+    }
+
+    #[tokio::test]
+    async fn a_cleared_environment_keeps_only_the_configured_variables() {
+        let config = RunnerConfig {
+            env: vec![("ONLY".into(), "this".into())],
+            env_clear: true,
+            ..RunnerConfig::default()
+        };
+        let result = runner(config).run(&sh("echo \"${HOME:-no home} $ONLY\"")).await;
+        assert_eq!(result.summary, "no home this");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_plugin_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let command = sh(&script);
+        let runner = Runner::default();
+        let run = runner.run(&command);
+        let _ = timeout(Duration::from_millis(300), run).await;
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // Give the kernel a moment to deliver SIGKILL.
+        let mut alive = true;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie awaiting its (dead) parent's reaper.
+            if stat.is_empty() || stat.contains(") Z ") {
+                alive = false;
+                break;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive, "background child {pid} survived a cancelled run");
+    }
+}

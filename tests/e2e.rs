@@ -1,0 +1,14 @@
+//! End-to-end tests of the real `monchero` binary.
+//!
+//! One test binary (see `monchero-agent/Cargo.toml`) with a module per
+//! subcommand, so the suite links once.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+// `monchero check-now -- COMMAND`: the plugin execution policy, seen from
+// the outside.
+mod check_now;
+// Arguments, exit statuses and output conventions shared by all commands.
+mod cli;
