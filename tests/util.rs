@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -43,7 +43,6 @@ pub struct Run {
     pub json: Value,
     pub status: i32,
     pub elapsed: Duration,
-    pub output: Output,
 }
 
 /// Runs `monchero check-now --json [extra...] -- plugin`.
@@ -64,7 +63,7 @@ pub fn run_json(mut cmd: Command) -> Run {
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    Run { json, status: output.status.code().unwrap_or(-1), elapsed, output }
+    Run { json, status: output.status.code().unwrap_or(-1), elapsed }
 }
 
 /// Whether a process is gone (or a zombie nobody has reaped yet).

@@ -1,7 +1,7 @@
 //! Whether and how to colour output, decided once per invocation.
 //!
 //! The decision follows the conventions operators expect: `--color`, then
-//! NO_COLOR (https://no-color.org) and CLICOLOR_FORCE, then whether stdout
+//! NO_COLOR (<https://no-color.org>) and CLICOLOR_FORCE, then whether stdout
 //! is a terminal. owo-colors' own detection is not used so the rules stay
 //! in one place and testable.
 

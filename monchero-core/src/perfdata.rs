@@ -439,10 +439,13 @@ mod tests {
 
     #[test]
     fn unknown_units_are_kept() {
-        for uom in ["KiB", "°C", "req/s", "e", "E+", ".x", "x=y", "'"] {
+        for uom in ["KiB", "°C", "req/s", "e", "E+", "x.", "x=y", "'"] {
             let text = format!("x=7{uom}");
             assert_eq!(one(&text).uom, uom, "{text:?}");
         }
+        // A point right after the digits belongs to the number.
+        assert_eq!((one("x=7.x").value, one("x=7.x").uom), (Some(7.0), "x"));
+        assert_eq!(one("x=7..x").uom, ".x");
     }
 
     #[test]
@@ -639,11 +642,9 @@ mod tests {
             "''''",
             "\u{feff}a=1",
         ] {
-            for item in parse(text) {
-                if let Ok(datum) = item {
-                    let _ = datum.thresholds();
-                    let _ = datum.to_string();
-                }
+            for datum in parse(text).flatten() {
+                let _ = datum.thresholds();
+                let _ = datum.to_string();
             }
         }
         assert_eq!(all("").len(), 0);

@@ -188,9 +188,10 @@ impl fmt::Display for Range {
             f.write_str("@")?;
         }
         // Rust's `{}` for f64 never uses an exponent and prints the shortest
-        // text that parses back to the same value.
+        // text that parses back to the same value. The `0.0` pattern also
+        // matches -0.0, which parses back equal.
         match (self.start, self.end) {
-            (Some(start), Some(end)) if start == 0.0 => write!(f, "{end}"),
+            (Some(0.0), Some(end)) => write!(f, "{end}"),
             (Some(start), Some(end)) => write!(f, "{start}:{end}"),
             (Some(start), None) => write!(f, "{start}:"),
             (None, Some(end)) => write!(f, "~:{end}"),
