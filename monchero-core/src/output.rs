@@ -23,12 +23,10 @@
 //!
 //! # Where Nagios Core and Icinga 2 differ
 //!
-//! Nagios Core (`parse_check_output`) follows the layout above, but reads only
-//! the first 8 KiB of output (`MAX_PLUGIN_OUTPUT_LENGTH`); here the runner's
-//! cap applies instead and this parser takes any length. Nagios's `strtok`
-//! also skips a `|` that starts the first line, reading `|a=1` as the summary
-//! `a=1`; here the summary is empty and `a=1` is perfdata, as the guidelines
-//! say.
+//! Nagios Core 4 (`parse_check_output`) follows the layout above; since 4.4
+//! a `|` that starts the first line leaves the summary empty, as here. Its
+//! worker reads output of any length, so the runner's cap is the only limit
+//! here too.
 //!
 //! Icinga 2 (`PluginUtility::ParseCheckOutput`) looks for a `|` on every line
 //! independently: lines after a perfdata line are long output again unless
