@@ -12,3 +12,5 @@ mod util;
 mod check_now;
 // Arguments, exit statuses and output conventions shared by all commands.
 mod cli;
+// `monchero run` driven through `status` and `check-now NAME`.
+mod daemon;

@@ -1,64 +1,219 @@
-//! `monchero check-now -- COMMAND...`: run one plugin ad hoc and show the
-//! result. The exit status is the result's state, so the command is itself
-//! a valid plugin wrapper.
+//! `monchero check-now`: run a plugin ad hoc, or configured checks now, and
+//! show the results. The exit status is the (worst) state, so the command
+//! is itself a valid plugin wrapper.
+//!
+//! Configured checks run inside the daemon when it is running, so their
+//! state (and actions) update at once: the operator who fixed something
+//! sees the recovery immediately. With `--local`, or when no daemon
+//! answers, they run in this process and change nothing.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use anyhow::Context;
-use monchero_core::CheckResult;
+use monchero_core::builtin::BuiltinCheck;
 use monchero_core::command::CommandLine;
 use monchero_core::plugin_path::DEFAULT_PLUGIN_PATH;
 use monchero_core::runner::{Runner, RunnerConfig};
+use monchero_core::{CheckResult, State};
 use serde::Serialize;
 
 use crate::EX_USAGE;
 use crate::cli::CheckNowArgs;
 use crate::color::Palette;
+use crate::config::{self, CheckCommand, CheckConfig};
+use crate::control::{self, ClientError, NamedResult, Request, Response};
+use crate::daemon;
 use crate::render;
 
-/// The `check-now --json` object: the result with the check's name (none
-/// for an ad-hoc command).
+/// The `check-now --json` object for an ad-hoc command (no name).
 #[derive(Debug, Serialize)]
-struct JsonResult<'a> {
+struct AdHoc<'a> {
     name: Option<&'a str>,
     #[serde(flatten)]
     result: &'a CheckResult,
 }
 
-/// Runs the command and prints its result; returns the exit status.
+/// How long to wait for the daemon to run the requested checks: their
+/// timeouts plus slack, since they may queue behind `max_concurrent`.
+const DAEMON_SLACK: Duration = Duration::from_secs(30);
+
+/// Runs what was asked and prints the results; returns the exit status.
 pub fn run(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
-    let mut command = match CommandLine::from_argv(args.command.clone()) {
-        Ok(command) => command,
-        Err(error) => {
-            eprintln!("monchero check-now: {error}");
+    if !args.command.is_empty() {
+        return ad_hoc(args, palette);
+    }
+    if args.names.is_empty() && !args.all {
+        eprintln!(
+            "monchero check-now: say what to run: check names, --all, or -- COMMAND [ARGS...]\n\n\
+             Usage: monchero check-now [--json] NAME... | --all | -- COMMAND [ARGS...]"
+        );
+        return Ok(EX_USAGE);
+    }
+    configured(args, palette)
+}
+
+fn ad_hoc(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
+    let (program, rest) =
+        args.command.split_first().map_or(("", &[][..]), |(p, r)| (p.as_str(), r));
+    let result = if let Some(name) = program.strip_prefix("builtin:") {
+        match BuiltinCheck::from_args(name, rest) {
+            Ok(check) => check.run(),
+            Err(error) => {
+                eprintln!("monchero check-now: {error}");
+                return Ok(EX_USAGE);
+            }
+        }
+    } else {
+        let mut command = match CommandLine::from_argv(args.command.clone()) {
+            Ok(command) => command,
+            Err(error) => {
+                eprintln!("monchero check-now: {error}");
+                return Ok(EX_USAGE);
+            }
+        };
+        command.resolve_plugin(DEFAULT_PLUGIN_PATH);
+        let runner = Runner::new(RunnerConfig { timeout: args.timeout, ..RunnerConfig::default() });
+        runtime()?.block_on(runner.run(&command))
+    };
+    let state = result.state;
+    print(|out| {
+        if args.json {
+            json_line(out, &AdHoc { name: None, result: &result })
+        } else {
+            render::write_result(out, None, &result, palette)
+        }
+    })?;
+    Ok(state.exit_code())
+}
+
+fn configured(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
+    let config = match config::load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
             return Ok(EX_USAGE);
         }
     };
-    command.resolve_plugin(DEFAULT_PLUGIN_PATH);
-    let runner = Runner::new(RunnerConfig { timeout: args.timeout, ..RunnerConfig::default() });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(runner.run(&command));
-
-    let mut out = io::stdout().lock();
-    let written = if args.json {
-        write_json(&mut out, &result)
+    let specs: Vec<&CheckConfig> = if args.all {
+        config.checks.iter().collect()
     } else {
-        render::write_result(&mut out, &result, palette)
-    };
-    match written.and_then(|()| out.flush()) {
-        // A reader that closed the pipe early (`| head`) wanted no more;
-        // the state is still the answer.
-        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
-            Err(error).context("cannot write the result to stdout")
+        let mut specs = Vec::new();
+        for name in &args.names {
+            match config.checks.iter().find(|check| &check.name == name) {
+                Some(spec) => specs.push(spec),
+                None => {
+                    let known: Vec<&str> = config.checks.iter().map(|c| c.name.as_str()).collect();
+                    eprintln!(
+                        "monchero check-now: no check is named {name:?} in {}; configured checks: {}",
+                        config.source,
+                        known.join(", ")
+                    );
+                    return Ok(EX_USAGE);
+                }
+            }
         }
-        _ => Ok(result.state.exit_code()),
+        specs
+    };
+
+    let results = if args.local {
+        run_locally(&specs)?
+    } else {
+        let socket = control::socket_path(&config.agent.state_dir);
+        let wait = specs.iter().map(|spec| spec.timeout).max().unwrap_or_default() + DAEMON_SLACK;
+        let request = Request::Run { checks: args.names.clone(), all: args.all };
+        match control::request(&socket, &request, wait) {
+            Ok(Response::Ran { results }) => results,
+            Ok(Response::Error { message }) => anyhow::bail!("the agent refused: {message}"),
+            Ok(Response::Status(_)) => {
+                anyhow::bail!("the agent answered with a status, not results")
+            }
+            Err(ClientError::NotRunning) => {
+                eprintln!(
+                    "monchero check-now: the agent is not running; running here, its state is not updated"
+                );
+                run_locally(&specs)?
+            }
+            Err(ClientError::Failed(error)) => return Err(error),
+        }
+    };
+
+    let worst = results.iter().map(|named| named.result.state).fold(State::Ok, State::worst);
+    print(|out| {
+        if args.json && (args.all || results.len() > 1) {
+            json_line(out, &results)
+        } else if args.json {
+            results.iter().try_for_each(|named| json_line(out, named))
+        } else {
+            results.iter().try_for_each(|named| {
+                render::write_result(out, Some(&named.name), &named.result, palette)
+            })
+        }
+    })?;
+    Ok(worst.exit_code())
+}
+
+/// Runs configured checks in this process, concurrently.
+fn run_locally(specs: &[&CheckConfig]) -> anyhow::Result<Vec<NamedResult>> {
+    let runtime = runtime()?;
+    let tasks: Vec<_> = specs
+        .iter()
+        .map(|spec| {
+            let spec = (*spec).clone();
+            runtime.spawn(async move {
+                let result = run_one(&spec).await;
+                NamedResult { name: spec.name, result }
+            })
+        })
+        .collect();
+    runtime.block_on(async {
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            results.push(task.await.context("a check's task failed")?);
+        }
+        Ok(results)
+    })
+}
+
+async fn run_one(spec: &CheckConfig) -> CheckResult {
+    match &spec.command {
+        CheckCommand::Plugin(command) => daemon::runner_for(spec).run(command).await,
+        CheckCommand::Builtin(check) => check.run(),
+        CheckCommand::AgentSelf => CheckResult {
+            state: State::Unknown,
+            exit_code: None,
+            summary: "the agent check runs only inside the running agent".to_owned(),
+            long_output: String::new(),
+            perfdata: Vec::new(),
+            duration: Duration::ZERO,
+            timed_out: false,
+            truncated: false,
+        },
     }
 }
 
-fn write_json(out: &mut impl Write, result: &CheckResult) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &JsonResult { name: None, result })?;
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
     writeln!(out)
+}
+
+/// Writes to stdout; a reader that closed the pipe early (`| head`) wanted
+/// no more, which is not an error.
+pub fn print(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }

@@ -1,5 +1,6 @@
 //! The command-line interface, declared with clap's derive API.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -32,29 +33,116 @@ pub enum ColorChoice {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a plugin now and show its result; exits with its state (0-3).
+    /// Run the agent in the foreground (as systemd runs it).
     ///
-    /// Example: monchero check-now -- check_load -w 5,4,3 -c 10,8,6
+    /// Without a config file it monitors this machine with built-in checks
+    /// (load, memory, swap, disk, the agent itself).
+    Run(RunArgs),
+
+    /// Show the state of every check and the aggregate state.
+    ///
+    /// Exits with the aggregate state (0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN), so scripts can use it. Works when the agent is not
+    /// running, from its last saved state.
+    Status(StatusArgs),
+
+    /// Run a plugin, or configured checks, now; exits with the (worst) state.
+    ///
+    /// Ad hoc: monchero check-now -- check_load -w 5,4,3 -c 10,8,6
+    /// Configured: monchero check-now disk web   (or --all)
     #[command(name = "check-now")]
     CheckNow(CheckNowArgs),
+
+    /// Work with the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `--config FILE`, shared by every command that reads the config.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The config file. Default: /etc/monchero/agent.toml as root,
+    /// $XDG_CONFIG_HOME/monchero/agent.toml otherwise; without one, the
+    /// embedded default config.
+    #[arg(long, short = 'c', value_name = "FILE", env = "MONCHERO_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `monchero run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Arguments of `monchero status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Redraw every two seconds until interrupted.
+    #[arg(long, conflicts_with_all = ["json", "wait_ok"])]
+    pub watch: bool,
+
+    /// Also list every state change of this recent period (e.g. 30m).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub changes: Option<Duration>,
+
+    /// Wait until every check is in a hard OK state; exit 0 then, or with
+    /// the aggregate state when --timeout passes first.
+    #[arg(long)]
+    pub wait_ok: bool,
+
+    /// How long --wait-ok waits.
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "5m", requires = "wait_ok")]
+    pub timeout: Duration,
 }
 
 /// Arguments of `monchero check-now`.
 #[derive(Debug, Args)]
 pub struct CheckNowArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
     /// Print the result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
 
-    /// Kill the plugin after this long (e.g. 10s, 1m30s; a bare number is
-    /// seconds).
+    /// For an ad-hoc command: kill the plugin after this long (e.g. 10s,
+    /// 1m30s; a bare number is seconds).
     #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "60s")]
     pub timeout: Duration,
 
-    /// The plugin and its arguments, after `--`. A bare name is looked up in
-    /// the monitoring-plugins directories, then on PATH.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// Run every configured check.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+
+    /// Run configured checks in this process instead of asking the running
+    /// agent: their state and actions are not updated.
+    #[arg(long)]
+    pub local: bool,
+
+    /// Configured checks to run, by name.
+    #[arg(value_name = "NAME", conflicts_with = "command")]
+    pub names: Vec<String>,
+
+    /// A plugin and its arguments to run ad hoc, after `--`. A bare name is
+    /// looked up in the monitoring-plugins directories, then on PATH;
+    /// `builtin:NAME` runs a built-in check.
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `monchero config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config; print every error as FILE:LINE:COLUMN: cause.
+    Check(ConfigArg),
 }
 
 /// A duration as people write it: `30s`, `5m`, `1h30m`, or plain seconds.

@@ -42,6 +42,16 @@ impl Palette {
         })
     }
 
+    /// No styling, for places that are styled only in some cases.
+    pub fn plain(self) -> Style {
+        Style::new()
+    }
+
+    /// Names that anchor a line.
+    pub fn strong(self) -> Style {
+        self.style(Style::new().bold())
+    }
+
     /// Secondary information (durations, headings).
     pub fn dim(self) -> Style {
         self.style(Style::new().dimmed())

@@ -1,19 +1,28 @@
 //! `monchero`: the Monchero monitoring agent's command line.
 //!
-//! Thin on purpose: argument parsing, configuration and presentation live
-//! here; running checks and keeping state is `monchero-core`'s job.
+//! Thin on purpose: argument parsing, configuration, the daemon's wiring
+//! and presentation live here; running checks and keeping their state is
+//! `monchero-core`'s job.
 
 mod check_now;
 mod cli;
 mod color;
+mod config;
+mod control;
+mod daemon;
+mod logging;
 mod render;
+mod self_check;
+mod state_file;
+mod status;
+mod status_report;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand};
 
 /// Exit status for a command line that cannot be understood (sysexits.h
 /// EX_USAGE). Kept above 3 so a wrapper script never mistakes a typo for a
@@ -21,6 +30,8 @@ use crate::cli::{Cli, Command};
 const EX_USAGE: u8 = 64;
 /// Exit status for an internal failure (EX_SOFTWARE).
 const EX_SOFTWARE: u8 = 70;
+/// Exit status for a configuration with errors (EX_CONFIG).
+const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -33,15 +44,44 @@ fn main() -> ExitCode {
             };
         }
     };
-    let colors = color::Palette::detect(cli.color);
+    let palette = color::Palette::detect(cli.color);
     let outcome = match cli.command {
-        Command::CheckNow(args) => check_now::run(&args, &colors),
+        Command::Run(args) => {
+            logging::init();
+            daemon::run(args.config.config.as_deref())
+        }
+        Command::Status(args) => status::run(&args, &palette),
+        Command::CheckNow(args) => check_now::run(&args, &palette),
+        Command::Config(ConfigCommand::Check(args)) => Ok(config_check(args.config.as_deref())),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("monchero: {error:#}");
             ExitCode::from(EX_SOFTWARE)
+        }
+    }
+}
+
+/// `monchero config check`: every error, or what the config holds.
+fn config_check(path: Option<&std::path::Path>) -> u8 {
+    match config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!(
+                "{}: OK ({} checks, {} actions; state in {})",
+                config.source,
+                config.checks.len(),
+                config.actions.len(),
+                config.agent.state_dir.display()
+            );
+            0
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            EX_CONFIG
         }
     }
 }

@@ -12,19 +12,23 @@ use tabled::settings::{Padding, Style};
 
 use crate::color::Palette;
 
-/// One coloured line (state, summary, duration and flags), then the long
-/// output, then a perfdata table.
+/// One coloured line (state, check name when there is one, summary,
+/// duration and flags), then the long output, then a perfdata table.
 pub fn write_result(
     out: &mut impl Write,
+    name: Option<&str>,
     result: &CheckResult,
     palette: &Palette,
 ) -> io::Result<()> {
     let state = result.state;
     // Pad before styling: escape codes would count towards the width.
+    write!(out, "{} ", format_args!("{:<8}", state.label()).style(palette.state(state)))?;
+    if let Some(name) = name {
+        write!(out, "{}  ", name.style(palette.strong()))?;
+    }
     write!(
         out,
-        "{} {}  {}",
-        format_args!("{:<8}", state.label()).style(palette.state(state)),
+        "{}  {}",
         sanitize(&result.summary, false),
         format_args!("({})", Millis(result.duration)).style(palette.dim()),
     )?;
@@ -76,7 +80,7 @@ fn perfdata_table(perfdata: &[PerfData]) -> String {
 /// Plugin output is untrusted: control characters (escape sequences above
 /// all) would drive the operator's terminal. They are shown as U+FFFD;
 /// newlines and tabs survive where they mean something.
-fn sanitize(text: &str, multiline: bool) -> Cow<'_, str> {
+pub fn sanitize(text: &str, multiline: bool) -> Cow<'_, str> {
     let bad = |c: char| c.is_control() && !(c == '\t' || (multiline && c == '\n'));
     if text.chars().any(bad) {
         Cow::Owned(text.chars().map(|c| if bad(c) { '\u{fffd}' } else { c }).collect())

@@ -11,8 +11,11 @@
 //! - [`perfdata`]: the performance data grammar, parsed without allocating;
 //! - [`output`]: splitting plugin output into summary, long output and
 //!   perfdata;
+//! - [`schedule`]: when each check runs next, from one timer queue;
 //! - [`result`]: the owned result of one check run and how a process's
 //!   termination maps to a state;
+//! - [`tracker`]: soft/hard states per check, Nagios-style debouncing and flap detection;
+//! - `builtin` (feature `builtin`, on by default): native load, memory, swap and disk checks;
 //! - `command` and `runner` (feature `runner`, on by default): runs a plugin on tokio under
 //!   the agent's execution policy: command lines split with shell quoting
 //!   but no shell, own process group, timeout, output cap; `plugin_path`
@@ -33,6 +36,8 @@
 //! assert_eq!(disk.thresholds().unwrap().evaluate(1820.0), State::Warning);
 //! ```
 
+#[cfg(feature = "builtin")]
+pub mod builtin;
 #[cfg(feature = "runner")]
 pub mod command;
 pub mod output;
@@ -44,8 +49,10 @@ mod process_group;
 pub mod result;
 #[cfg(feature = "runner")]
 pub mod runner;
+pub mod schedule;
 pub mod state;
 pub mod threshold;
+pub mod tracker;
 
 pub use result::CheckResult;
 pub use state::State;

@@ -1,0 +1,236 @@
+//! The agent's configuration: a TOML file with `[agent]`, `[[check]]` and
+//! `[[action]]` tables, plus the files its `include` patterns name.
+//!
+//! [`load`] finds and reads the file (or falls back to the embedded default
+//! config, [`DEFAULT_CONFIG`]), [`parse`] turns text into a validated
+//! [`Config`] with every default filled in. Both report *every* problem they
+//! can find, each as `FILE:LINE:COLUMN: MESSAGE` pointing at the key or value
+//! to edit, in [`ConfigErrors`]. Things that let the agent run but deserve a
+//! look (a plugin that is not installed yet) are [`Config::warnings`].
+//!
+//! The user documentation of every key is `docs/configuration.md`.
+
+mod build;
+mod duration;
+mod error;
+pub mod paths;
+mod raw;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use monchero_core::State;
+use monchero_core::builtin::BuiltinCheck;
+use monchero_core::command::CommandLine;
+use monchero_core::tracker::TrackerConfig;
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// The config `monchero run` uses when there is no config file: built-in
+/// checks of the machine it runs on, no plugins needed.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// A validated configuration with all defaults applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub source: ConfigSource,
+    /// The `[agent]` settings.
+    pub agent: AgentConfig,
+    /// Every `[[check]]`, in file order; those of included files follow the
+    /// main file's own, file by file in sorted order.
+    pub checks: Vec<CheckConfig>,
+    /// Every `[[action]]`, in the same order.
+    pub actions: Vec<ActionConfig>,
+    /// Problems that do not stop the agent, e.g. a plugin not installed yet
+    /// (its check reports UNKNOWN until it is).
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Where a [`Config`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file: the one given with `--config`, or the default path.
+    File(PathBuf),
+    /// [`DEFAULT_CONFIG`], because no file was found.
+    Embedded,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::Embedded => f.write_str("the embedded default config"),
+        }
+    }
+}
+
+/// The agent's own settings, from `[agent]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// The name actions and `status` report; default: the system's host name.
+    pub hostname: String,
+    /// Where state is kept; a relative path in the file is relative to the
+    /// file's directory. Default: [`paths::default_state_dir`].
+    pub state_dir: PathBuf,
+    /// How many checks may run at once; default 64.
+    pub max_concurrent: usize,
+    /// Where bare plugin names are looked up before `PATH`; default
+    /// `monchero_core::plugin_path::DEFAULT_PLUGIN_PATH`.
+    pub plugin_path: Vec<PathBuf>,
+    /// The default state of a check that times out; default UNKNOWN.
+    pub timeout_state: State,
+}
+
+/// One check with every setting resolved.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// Unique among the checks.
+    pub name: String,
+    /// What to run.
+    pub command: CheckCommand,
+    /// Time between runs while the state is OK or hard; default `[agent]
+    /// interval`, else 60 s.
+    pub interval: Duration,
+    /// Time between runs while a problem is soft; default `[agent]
+    /// retry_interval`, else the shorter of `interval` and 15 s.
+    pub retry_interval: Duration,
+    /// Longest a run may take; default `[agent] timeout`, else 60 s.
+    pub timeout: Duration,
+    /// Soft/hard debouncing and flap detection.
+    pub tracker: TrackerConfig,
+    /// The state of a run that timed out.
+    pub timeout_state: State,
+    /// Names of the actions to run on this check's hard changes; each one is
+    /// an [`ActionConfig`] of the same config.
+    pub actions: Vec<String>,
+    /// Variables added to the plugin's environment, in file order.
+    pub env: Vec<(String, String)>,
+}
+
+/// What a check runs.
+#[derive(Debug, Clone)]
+pub enum CheckCommand {
+    /// An external plugin. A bare program name is already resolved against
+    /// `plugin_path`; one not found there is left for the `PATH` lookup.
+    Plugin(CommandLine),
+    /// `builtin:NAME ARGS...`: a check run in-process.
+    Builtin(BuiltinCheck),
+    /// `builtin:agent`: the agent's own health, which only the daemon knows.
+    AgentSelf,
+}
+
+/// One `[[action]]`: a command run on the hard state changes it subscribes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionConfig {
+    /// Unique among the actions; what checks list in `actions`.
+    pub name: String,
+    /// What to run.
+    pub command: CommandLine,
+    /// The changes it runs on, without duplicates; default all of them.
+    pub on: Vec<ActionTrigger>,
+    /// Longest a run may take; default 30 s.
+    pub timeout: Duration,
+}
+
+/// A kind of hard state change an action can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionTrigger {
+    /// A hard change to WARNING.
+    Warning,
+    /// A hard change to CRITICAL.
+    Critical,
+    /// A hard change to UNKNOWN.
+    Unknown,
+    /// A hard change from a problem back to OK.
+    Recovery,
+}
+
+impl ActionTrigger {
+    /// Every trigger, in the order the docs list them.
+    pub const ALL: [ActionTrigger; 4] = [
+        ActionTrigger::Warning,
+        ActionTrigger::Critical,
+        ActionTrigger::Unknown,
+        ActionTrigger::Recovery,
+    ];
+
+    /// The name used in the config's `on` lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionTrigger::Warning => "warning",
+            ActionTrigger::Critical => "critical",
+            ActionTrigger::Unknown => "unknown",
+            ActionTrigger::Recovery => "recovery",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<ActionTrigger> {
+        ActionTrigger::ALL.into_iter().find(|trigger| trigger.as_str() == name)
+    }
+}
+
+impl fmt::Display for ActionTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Loads the configuration.
+///
+/// `explicit` is the `--config` path: it must exist, and an error names it
+/// otherwise. Without it the default path ([`paths::default_config_path`])
+/// is read if it exists, and [`DEFAULT_CONFIG`] is used if it does not; a
+/// default file that exists but cannot be read is an error, never a silent
+/// fallback.
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => {
+            let path = paths::default_config_path();
+            if matches!(path.try_exists(), Ok(false)) {
+                return build::parse_embedded(DEFAULT_CONFIG);
+            }
+            path
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        let hint = if explicit.is_some() {
+            "check the path given to --config"
+        } else {
+            "fix its permissions, or remove it to run on the embedded default config"
+        };
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the config file: {error}; {hint}"),
+        }])
+    })?;
+    parse(&text, &path)
+}
+
+/// The state directory a config names, read leniently: for `status` when
+/// the config has errors (an operator mid-edit still needs to see the state
+/// of the agent running on the last good config). `None` when even that
+/// cannot be read; the default directory when the file does not set one.
+pub fn state_dir_despite_errors(explicit: Option<&Path>) -> Option<PathBuf> {
+    let path = explicit.map_or_else(paths::default_config_path, Path::to_owned);
+    let table: toml::Table = std::fs::read_to_string(&path).ok()?.parse().ok()?;
+    let Some(dir) = table.get("agent").and_then(|agent| agent.get("state_dir")) else {
+        return Some(paths::default_state_dir());
+    };
+    let dir = Path::new(dir.as_str()?);
+    Some(path.parent().unwrap_or(Path::new(".")).join(dir))
+}
+
+/// Parses config `text` as if it had been read from `file`: errors name
+/// `file`, and `include` patterns and relative paths start from its
+/// directory. Used by [`load`], by tests, and for a reload.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    build::parse_file(text, file)
+}

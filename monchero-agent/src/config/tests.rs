@@ -1,0 +1,674 @@
+//! The config layer end to end: text in, `Config` or exact error text out.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use monchero_core::State;
+use monchero_core::command::CommandLine;
+use monchero_core::plugin_path::DEFAULT_PLUGIN_PATH;
+use monchero_core::tracker::FlapThresholds;
+
+use super::*;
+
+const FILE: &str = "/etc/monchero/agent.toml";
+
+fn parsed(text: &str) -> Config {
+    match parse(text, Path::new(FILE)) {
+        Ok(config) => config,
+        Err(errors) => panic!("unexpected errors:\n{errors}"),
+    }
+}
+
+/// Every error, as `monchero config check` prints it.
+fn errors(text: &str) -> Vec<String> {
+    errors_in(text, Path::new(FILE))
+}
+
+fn errors_in(text: &str, file: &Path) -> Vec<String> {
+    match parse(text, file) {
+        Ok(_) => panic!("no errors"),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn warnings(config: &Config) -> Vec<String> {
+    config.warnings.iter().map(ToString::to_string).collect()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_embedded_default_is_valid_and_needs_no_plugin() {
+    let config = build::parse_embedded(DEFAULT_CONFIG).unwrap();
+    assert_eq!(config.source, ConfigSource::Embedded);
+    assert_eq!(warnings(&config), Vec::<String>::new());
+    let names: Vec<&str> = config.checks.iter().map(|check| check.name.as_str()).collect();
+    assert_eq!(names, ["load", "memory", "swap", "disk", "agent"]);
+    assert!(config.actions.is_empty());
+    for check in &config.checks {
+        assert!(!matches!(check.command, CheckCommand::Plugin(_)), "{}", check.name);
+        assert_eq!(check.tracker.attempts, 3);
+        assert!(
+            check.interval >= Duration::from_secs(30) && check.interval <= Duration::from_secs(60)
+        );
+    }
+    assert!(matches!(config.checks[4].command, CheckCommand::AgentSelf));
+    assert_eq!(config.agent.state_dir, paths::default_state_dir());
+}
+
+#[test]
+fn defaults_fill_in_what_is_not_written() {
+    let config = parsed("[[check]]\nname = \"load\"\ncommand = \"builtin:load\"\n");
+    assert_eq!(config.source, ConfigSource::File(PathBuf::from(FILE)));
+    assert_eq!(config.agent.hostname, build::system_hostname());
+    assert!(!config.agent.hostname.is_empty());
+    assert_eq!(config.agent.state_dir, paths::default_state_dir());
+    assert_eq!(config.agent.max_concurrent, 64);
+    assert_eq!(config.agent.timeout_state, State::Unknown);
+    let plugin_path: Vec<PathBuf> = DEFAULT_PLUGIN_PATH.iter().map(PathBuf::from).collect();
+    assert_eq!(config.agent.plugin_path, plugin_path);
+    let check = &config.checks[0];
+    assert_eq!(check.interval, Duration::from_secs(60));
+    assert_eq!(check.retry_interval, Duration::from_secs(15));
+    assert_eq!(check.timeout, Duration::from_secs(60));
+    assert_eq!(check.tracker.attempts, 3);
+    assert_eq!(check.tracker.recovery_attempts, 1);
+    assert_eq!(check.tracker.flap, Some(FlapThresholds { low: 5.0, high: 20.0 }));
+    assert_eq!(check.timeout_state, State::Unknown);
+    assert!(check.actions.is_empty() && check.env.is_empty());
+}
+
+#[test]
+fn retry_interval_defaults_to_the_interval_when_shorter() {
+    let config =
+        parsed("[[check]]\nname = \"l\"\ncommand = \"builtin:load\"\ninterval = \"10s\"\n");
+    assert_eq!(config.checks[0].retry_interval, Duration::from_secs(10));
+}
+
+#[test]
+fn agent_settings_are_defaults_that_checks_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[agent]
+hostname = "web-1"
+state_dir = "state"
+interval = "5m"
+retry_interval = "1m"
+timeout = "20s"
+attempts = 5
+recovery_attempts = 2
+timeout_state = "critical"
+flap_detection = false
+flap_low = 10
+flap_high = 30.5
+plugin_path = ["plugins", "/opt/plugins"]
+max_concurrent = 8
+
+[[check]]
+name = "inherits"
+command = "builtin:load"
+
+[[check]]
+name = "overrides"
+command = "builtin:load"
+interval = "30s"
+retry_interval = "10s"
+timeout = "5s"
+attempts = 1
+recovery_attempts = 3
+timeout_state = "warning"
+flap_detection = true
+actions = ["mail", "mail"]
+env = { LANG = "C", TZ = "UTC" }
+
+[[action]]
+name = "mail"
+command = "/bin/true"
+on = ["critical", "recovery", "critical"]
+timeout = "1m"
+"#;
+    let config = parse(text, &dir.path().join("agent.toml")).unwrap();
+    assert_eq!(config.agent.hostname, "web-1");
+    assert_eq!(config.agent.state_dir, dir.path().join("state"));
+    assert_eq!(
+        config.agent.plugin_path,
+        [dir.path().join("plugins"), PathBuf::from("/opt/plugins")]
+    );
+    assert_eq!(config.agent.max_concurrent, 8);
+    assert_eq!(config.agent.timeout_state, State::Critical);
+
+    let inherits = &config.checks[0];
+    assert_eq!(inherits.interval, Duration::from_secs(300));
+    assert_eq!(inherits.retry_interval, Duration::from_secs(60));
+    assert_eq!(inherits.timeout, Duration::from_secs(20));
+    assert_eq!(inherits.tracker.attempts, 5);
+    assert_eq!(inherits.tracker.recovery_attempts, 2);
+    assert_eq!(inherits.tracker.flap, None);
+    assert_eq!(inherits.timeout_state, State::Critical);
+
+    let overrides = &config.checks[1];
+    assert_eq!(overrides.interval, Duration::from_secs(30));
+    assert_eq!(overrides.retry_interval, Duration::from_secs(10));
+    assert_eq!(overrides.timeout, Duration::from_secs(5));
+    assert_eq!(overrides.tracker.attempts, 1);
+    assert_eq!(overrides.tracker.recovery_attempts, 3);
+    assert_eq!(overrides.tracker.flap, Some(FlapThresholds { low: 10.0, high: 30.5 }));
+    assert_eq!(overrides.timeout_state, State::Warning);
+    assert_eq!(overrides.actions, ["mail"]);
+    assert_eq!(overrides.env, [("LANG".into(), "C".into()), ("TZ".into(), "UTC".into())]);
+
+    let mail = &config.actions[0];
+    assert_eq!(mail.name, "mail");
+    assert_eq!(mail.command, CommandLine::parse("/bin/true").unwrap());
+    assert_eq!(mail.on, [ActionTrigger::Critical, ActionTrigger::Recovery]);
+    assert_eq!(mail.timeout, Duration::from_secs(60));
+    assert_eq!(warnings(&config), Vec::<String>::new());
+}
+
+#[test]
+fn actions_default_to_every_trigger_and_30_seconds() {
+    let config = parsed(
+        "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"a\"]\n\
+         [[action]]\nname = \"a\"\ncommand = \"/bin/true\"\n",
+    );
+    assert_eq!(config.actions[0].on, ActionTrigger::ALL);
+    assert_eq!(config.actions[0].timeout, Duration::from_secs(30));
+    let triggers: Vec<String> = ActionTrigger::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(triggers, ["warning", "critical", "unknown", "recovery"]);
+}
+
+#[test]
+fn commands_become_builtins_plugins_or_shell_scripts() {
+    let plugins = tempfile::tempdir().unwrap();
+    let plugin = plugins.path().join("check_thing");
+    std::fs::write(&plugin, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        r#"
+[agent]
+plugin_path = ["{}"]
+
+[[check]]
+name = "thing"
+command = "check_thing -w 'a b'"
+
+[[check]]
+name = "piped"
+command = "check_thing | head -1"
+shell = true
+
+[[check]]
+name = "disk"
+command = "builtin:disk -w 15% -p /"
+
+[[check]]
+name = "self"
+command = "builtin:agent"
+
+[[check]]
+name = "sh"
+command = "sh -c true"
+"#,
+        plugins.path().display()
+    );
+    let config = parsed(&text);
+    let CheckCommand::Plugin(thing) = &config.checks[0].command else { panic!() };
+    assert_eq!(
+        *thing,
+        CommandLine::Exec {
+            program: plugin.display().to_string(),
+            args: vec!["-w".into(), "a b".into()]
+        }
+    );
+    let CheckCommand::Plugin(piped) = &config.checks[1].command else { panic!() };
+    assert_eq!(*piped, CommandLine::Shell("check_thing | head -1".into()));
+    let CheckCommand::Builtin(disk) = &config.checks[2].command else { panic!() };
+    assert_eq!(disk.name(), "disk");
+    assert!(matches!(config.checks[3].command, CheckCommand::AgentSelf));
+    let CheckCommand::Plugin(sh) = &config.checks[4].command else { panic!() };
+    assert_eq!(sh.program(), "sh", "found on PATH, left for the runner's lookup");
+    assert_eq!(warnings(&config), Vec::<String>::new());
+}
+
+#[test]
+fn a_plugin_that_is_not_installed_is_a_warning() {
+    let text = "[agent]\nplugin_path = [\"/nonexistent/plugins\"]\n\
+                [[check]]\nname = \"web\"\ncommand = \"check_nothere_xyz -H x\"\n\
+                [[check]]\nname = \"abs\"\ncommand = \"/nonexistent/check_y\"\n";
+    let config = parsed(text);
+    assert_eq!(
+        warnings(&config),
+        [
+            r#"/etc/monchero/agent.toml:5:11: plugin "check_nothere_xyz" is not in plugin_path (/nonexistent/plugins) nor on PATH; check "web" reports UNKNOWN until it is installed"#,
+            r#"/etc/monchero/agent.toml:8:11: plugin "/nonexistent/check_y" does not exist or is not executable; check "abs" reports UNKNOWN until it is"#,
+        ]
+    );
+    let CheckCommand::Plugin(web) = &config.checks[0].command else { panic!() };
+    assert_eq!(web.program(), "check_nothere_xyz", "left bare");
+}
+
+#[test]
+fn other_warnings_unused_actions_empty_on_no_checks() {
+    let config = parsed("[[action]]\nname = \"mail\"\ncommand = \"/bin/true\"\non = []\n");
+    assert_eq!(
+        warnings(&config),
+        [
+            "/etc/monchero/agent.toml:1:1: the config defines no checks, so the agent has nothing to run; add a [[check]]",
+            r#"/etc/monchero/agent.toml:2:8: action "mail" is not used by any check; add it to the actions of the checks it is for, or remove it"#,
+            r#"/etc/monchero/agent.toml:4:6: action "mail" has on = [], so it never runs; list the changes it should run on, e.g. on = ["critical", "recovery"]"#,
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_carry_the_toml_message_and_our_position() {
+    assert_eq!(
+        errors("[agent]\ninterval = \"1m\n"),
+        ["/etc/monchero/agent.toml:2:15: TOML syntax error: invalid basic string, expected `\"`"]
+    );
+    assert_eq!(
+        errors("[[check]]\nname = \"a\"\nname = \"b\"\n"),
+        [
+            r#"/etc/monchero/agent.toml:3:1: duplicate key "name": it is already defined above in the same table; keep only one"#
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_suggest_the_closest_known_one() {
+    assert_eq!(
+        errors("[[check]]\nname = \"disk\"\ncommand = \"builtin:disk\"\nintervall = \"5m\"\n"),
+        [
+            r#"/etc/monchero/agent.toml:4:1: unknown key "intervall" in [[check]] "disk": did you mean "interval"?"#
+        ]
+    );
+    assert_eq!(
+        errors("[agent]\nfoo = 1\n[[checks]]\nname = \"x\"\n[check.x]\n"),
+        [
+            r#"/etc/monchero/agent.toml:2:1: unknown key "foo" in [agent]; remove it or use one of: hostname, state_dir, interval, retry_interval, timeout, attempts, recovery_attempts, timeout_state, flap_detection, flap_low, flap_high, plugin_path, include, max_concurrent"#,
+            r#"/etc/monchero/agent.toml:3:3: unknown key "checks" at the top level: did you mean "check"?"#,
+            "/etc/monchero/agent.toml:5:2: check must be written [[check]], with double brackets: each check is one entry of a list",
+        ]
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_durations_name_the_key() {
+    let text = r#"[[check]]
+name = "disk"
+command = "builtin:disk"
+interval = 30
+retry_interval = "5 minuts"
+timeout = "0s"
+attempts = "3"
+shell = "yes"
+actions = "mail"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:4:12: interval must be a duration string like "30s", not 30"#,
+            r#"/etc/monchero/agent.toml:5:18: retry_interval "5 minuts" is not a duration (unknown time unit "minuts", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write e.g. "30s", "5m" or "1h30m""#,
+            r#"/etc/monchero/agent.toml:6:11: timeout "0s" must be longer than zero; write e.g. "30s""#,
+            r#"/etc/monchero/agent.toml:7:12: attempts must be a positive whole number, not "3""#,
+            r#"/etc/monchero/agent.toml:8:9: shell must be true or false, not "yes""#,
+            r#"/etc/monchero/agent.toml:9:11: actions must be an array of strings, not "mail""#,
+        ]
+    );
+}
+
+#[test]
+fn duplicate_names_point_at_the_second_and_name_the_first() {
+    let text = "[[check]]\nname = \"disk\"\ncommand = \"builtin:disk\"\n\
+                [[check]]\nname = \"disk\"\ncommand = \"builtin:disk -p /\"\n\
+                [[action]]\nname = \"a\"\ncommand = \"/bin/true\"\n\
+                [[action]]\nname = \"a\"\ncommand = \"/bin/false\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:5:8: check name "disk" is already used by the [[check]] at line 1; give each check a unique name"#,
+            r#"/etc/monchero/agent.toml:11:8: action name "a" is already used by the [[action]] at line 7; give each action a unique name"#,
+        ]
+    );
+}
+
+#[test]
+fn missing_names_and_commands() {
+    let text = "[[check]]\ncommand = \"builtin:load\"\n[[check]]\nname = \"web\"\n\
+                [[action]]\n[[check]]\nname = \"\"\ncommand = \"builtin:load\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:1:1: this [[check]] has no name; add name = "..." with a name no other check has"#,
+            r#"/etc/monchero/agent.toml:3:1: [[check]] "web" has no command; add e.g. command = "builtin:disk""#,
+            r#"/etc/monchero/agent.toml:5:1: this [[action]] has no name; add name = "..." with a name no other action has"#,
+            r#"/etc/monchero/agent.toml:5:1: this [[action]] has no command; add e.g. command = "/usr/local/bin/notify-admin""#,
+            r#"/etc/monchero/agent.toml:7:8: check name "" is not usable; a name must have visible characters and no control characters"#,
+        ]
+    );
+}
+
+#[test]
+fn commands_that_cannot_be_split() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"  ''  \"\n\
+                [[check]]\nname = \"b\"\ncommand = \"check_x -H 'oops\"\n\
+                [[action]]\nname = \"c\"\ncommand = \" \"\nshell = true\n";
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:3:11: command has nothing to run; write the program and its arguments, e.g. command = "check_http -H localhost""#,
+            "/etc/monchero/agent.toml:6:11: command has an unterminated quote or a trailing backslash; close the quote, or put a backslash before a quote meant literally",
+            r#"/etc/monchero/agent.toml:9:11: command has nothing to run; write the program and its arguments, e.g. command = "/usr/local/bin/notify-admin""#,
+        ]
+    );
+}
+
+#[test]
+fn builtin_errors_point_at_the_command() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"builtin:dsk\"\n\
+                [[check]]\nname = \"b\"\ncommand = \"builtin:disk -w 20\"\n\
+                [[check]]\nname = \"c\"\ncommand = \"builtin:agent now\"\n\
+                [[check]]\nname = \"d\"\ncommand = \"builtin:load\"\nshell = true\n\
+                [[action]]\nname = \"e\"\ncommand = \"builtin:load\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            "/etc/monchero/agent.toml:3:11: builtin:dsk: no such built-in check (known: load, memory, swap, disk)",
+            r#"/etc/monchero/agent.toml:6:11: builtin:disk: -w: "20" is not a percentage or size (write 20% or 500MB)"#,
+            "/etc/monchero/agent.toml:9:11: builtin:agent takes no arguments; remove them",
+            "/etc/monchero/agent.toml:12:11: builtin: checks run inside the agent, not in a shell; remove shell = true",
+            "/etc/monchero/agent.toml:16:11: an action's command cannot be a builtin: check; give the program or script to run",
+        ]
+    );
+}
+
+#[test]
+fn actions_a_check_uses_must_be_defined() {
+    let text = "[[check]]\nname = \"web\"\ncommand = \"builtin:load\"\nactions = [\"pager\", \"mial\"]\n\
+                [[action]]\nname = \"mail\"\ncommand = \"/bin/true\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:4:12: check "web" uses action "pager", which is not defined; define it in an [[action]] with name = "pager""#,
+            r#"/etc/monchero/agent.toml:4:21: check "web" uses action "mial", which is not defined: did you mean "mail"?"#,
+        ]
+    );
+}
+
+#[test]
+fn values_out_of_range() {
+    let text = r#"[agent]
+timeout_state = "warn"
+attempts = 0
+flap_low = 25
+flap_high = 20
+max_concurrent = 0
+
+[[check]]
+name = "a"
+command = "builtin:load"
+recovery_attempts = 0
+timeout_state = "bad"
+actions = ["x"]
+
+[[action]]
+name = "x"
+command = "/bin/true"
+on = ["problem", "recovry"]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:2:17: timeout_state "warn" is not a state; use "ok", "warning", "critical" or "unknown""#,
+            "/etc/monchero/agent.toml:3:12: attempts must be 1 or more: it is how many non-OK results in a row make a problem hard (1 makes it hard at once)",
+            "/etc/monchero/agent.toml:4:12: flap_low (25) must be lower than flap_high (20): a check starts flapping at flap_high percent of state changes and stops at flap_low",
+            "/etc/monchero/agent.toml:6:18: max_concurrent must be 1 or more: it is how many checks may run at the same time",
+            "/etc/monchero/agent.toml:11:21: recovery_attempts must be 1 or more: it is how many OK results in a row make a recovery hard (1 makes it hard at once)",
+            r#"/etc/monchero/agent.toml:12:17: timeout_state "bad" is not a state; use "ok", "warning", "critical" or "unknown""#,
+            r#"/etc/monchero/agent.toml:18:7: "problem" is not an action trigger; on takes "warning", "critical", "unknown" and "recovery""#,
+            r#"/etc/monchero/agent.toml:18:18: "recovry" is not an action trigger: did you mean "recovery"?"#,
+        ]
+    );
+    assert_eq!(
+        errors("[agent]\nflap_high = 120\n"),
+        ["/etc/monchero/agent.toml:2:13: flap_high must be a percentage from 0 to 100, not 120"]
+    );
+}
+
+#[test]
+fn env_names_and_values_must_be_usable() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\n\
+                env = { \"A=B\" = \"x\", C = 1, D = \"a\\u0000b\" }\n";
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:4:9: env variable name "A=B" is not usable; a name must not be empty or contain "=" or a NUL character"#,
+            "/etc/monchero/agent.toml:4:26: each value in env must be a string, not 1",
+            "/etc/monchero/agent.toml:4:33: env variable D must not contain a NUL character",
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run_in_file_order() {
+    let text = r#"[agent]
+intervall = "1m"
+
+[[check]]
+name = "one"
+command = "builtin:nope"
+actions = ["missing"]
+colour = "red"
+
+[[check]]
+name = "two"
+command = "check_x 'unterminated"
+interval = "soon"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:2:1: unknown key "intervall" in [agent]: did you mean "interval"?"#,
+            "/etc/monchero/agent.toml:6:11: builtin:nope: no such built-in check (known: load, memory, swap, disk)",
+            r#"/etc/monchero/agent.toml:7:12: check "one" uses action "missing", which is not defined; define it in an [[action]] with name = "missing""#,
+            r#"/etc/monchero/agent.toml:8:1: unknown key "colour" in [[check]] "one"; remove it or use one of: name, command, shell, interval, retry_interval, attempts, recovery_attempts, timeout, timeout_state, flap_detection, actions, env"#,
+            "/etc/monchero/agent.toml:12:11: command has an unterminated quote or a trailing backslash; close the quote, or put a backslash before a quote meant literally",
+            r#"/etc/monchero/agent.toml:13:12: interval "soon" is not a duration (expected number at 0); write e.g. "30s", "5m" or "1h30m""#,
+        ]
+    );
+}
+
+#[test]
+fn includes_add_checks_after_the_main_files_own_in_sorted_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("agent.toml");
+    write(
+        &dir.path().join("conf.d/b.toml"),
+        "[[check]]\nname = \"b\"\ncommand = \"builtin:load\"\n",
+    );
+    write(
+        &dir.path().join("conf.d/a.toml"),
+        "[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\nactions = [\"mail\"]\n\
+         [[action]]\nname = \"mail\"\ncommand = \"/bin/true\"\n",
+    );
+    write(&dir.path().join("conf.d/.a.toml.swp"), "not toml");
+    write(&dir.path().join("conf.d/notes.txt"), "not toml");
+    // `*.toml` also matches the main file, which must not be read twice.
+    let text = "[agent]\ninclude = [\"conf.d/*.toml\", \"*.toml\", \"conf.d/a.toml\"]\n\
+                [[check]]\nname = \"main\"\ncommand = \"builtin:load\"\n";
+    write(&main, text);
+    let config = load(Some(&main)).unwrap();
+    let names: Vec<&str> = config.checks.iter().map(|check| check.name.as_str()).collect();
+    assert_eq!(names, ["main", "a", "b"]);
+    assert_eq!(config.actions[0].name, "mail");
+    assert_eq!(config.source, ConfigSource::File(main));
+}
+
+#[test]
+fn errors_in_included_files_carry_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("agent.toml");
+    let web = dir.path().join("conf.d/web.toml");
+    write(
+        &web,
+        "[agent]\ninterval = \"1m\"\n\n[[check]]\nname = \"main\"\ncommand = \"builtin:load\"\n\
+         interval = 5\n",
+    );
+    let broken = dir.path().join("conf.d/x.toml");
+    write(&broken, "[[check\n");
+    let text = "[agent]\ninclude = [\"conf.d/*.toml\", \"conf.d/[.toml\", \"missing.toml\"]\n\
+                [[check]]\nname = \"main\"\ncommand = \"builtin:load\"\n";
+    let main_name = main.display().to_string();
+    let errors = errors_in(text, &main);
+    assert_eq!(
+        errors,
+        [
+            format!(
+                r#"{main_name}:2:29: include pattern "conf.d/[.toml" is not a valid glob: invalid range pattern at character 8; write e.g. "conf.d/*.toml""#
+            ),
+            format!(
+                r#"{main_name}:2:46: included file {}/missing.toml does not exist; create it, or remove "missing.toml" from include"#,
+                dir.path().display()
+            ),
+            format!(
+                "{}:1:1: [agent] is not allowed in an included file; move these settings to the [agent] table of {main_name}",
+                web.display()
+            ),
+            format!(
+                r#"{}:5:8: check name "main" is already used by the [[check]] at {main_name}:3; give each check a unique name"#,
+                web.display()
+            ),
+            format!(
+                r#"{}:7:12: interval must be a duration string like "30s", not 5"#,
+                web.display()
+            ),
+            format!(
+                "{}:1:8: TOML syntax error: unclosed array table, expected `]]`",
+                broken.display()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_missing_or_unreadable_config_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let errors = load(Some(&missing)).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}:1:1: cannot read the config file: No such file or directory (os error 2); check the path given to --config",
+            missing.display()
+        )
+    );
+    let errors = load(Some(dir.path())).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}:1:1: cannot read the config file: Is a directory (os error 21); check the path given to --config",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn sources_display_for_messages() {
+    assert_eq!(ConfigSource::File(PathBuf::from(FILE)).to_string(), FILE);
+    assert_eq!(ConfigSource::Embedded.to_string(), "the embedded default config");
+}
+
+#[test]
+fn keys_in_the_wrong_table_say_where_they_belong() {
+    let text = r#"interval = "1m"
+[agent]
+command = "builtin:load"
+
+[[check]]
+command = "builtin:load"
+flap_low = 3
+
+[[action]]
+name = "a"
+command = "/bin/true"
+interval = "1m"
+
+[[check]]
+name = "b"
+command = "builtin:load"
+actions = ["a"]
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            r#"/etc/monchero/agent.toml:1:1: unknown key "interval" at the top level; "interval" belongs in [agent]; move it below the [agent] header"#,
+            r#"/etc/monchero/agent.toml:3:1: unknown key "command" in [agent]: "command" is a setting of a [[check]] or an [[action]]: is a [[check]] header missing above it?"#,
+            r#"/etc/monchero/agent.toml:5:1: this [[check]] has no name; add name = "..." with a name no other check has"#,
+            r#"/etc/monchero/agent.toml:7:1: unknown key "flap_low" in this [[check]]: "flap_low" can only be set in [agent]"#,
+            r#"/etc/monchero/agent.toml:12:1: unknown key "interval" in [[action]] "a": "interval" is a [[check]] setting, not an [[action]] one"#,
+        ]
+    );
+    assert_eq!(
+        errors("agent = 1\ncheck = [1]\naction = \"x\"\nname = \"n\"\n"),
+        [
+            "/etc/monchero/agent.toml:1:9: agent must be a table: write [agent] on a line of its own, and its settings below it",
+            "/etc/monchero/agent.toml:2:10: each check must be a table: write [[check]] and its keys below it",
+            "/etc/monchero/agent.toml:3:10: action must be written [[action]], with double brackets: each action is one entry of a list",
+            r#"/etc/monchero/agent.toml:4:1: unknown key "name" at the top level; "name" belongs in a [[check]] or an [[action]]; is the header missing above it?"#,
+        ]
+    );
+}
+
+#[test]
+fn env_can_be_a_sub_table_or_dotted_keys() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\nenv.LANG = \"C\"\n\
+                [[check]]\nname = \"b\"\ncommand = \"builtin:load\"\n[check.env]\nTZ = \"UTC\"\nX = 1\n";
+    assert_eq!(
+        errors(text),
+        ["/etc/monchero/agent.toml:10:5: each value in env must be a string, not 1"]
+    );
+    let config = parsed(&text.replace("X = 1\n", ""));
+    assert_eq!(config.checks[0].env, [("LANG".into(), "C".into())]);
+    assert_eq!(config.checks[1].env, [("TZ".into(), "UTC".into())]);
+}
+
+#[test]
+fn inline_tables_work_like_headers() {
+    let config = parsed(
+        "agent = { attempts = 2 }\ncheck = [{ name = \"a\", command = \"builtin:load\" }]\n",
+    );
+    assert_eq!(config.checks[0].tracker.attempts, 2);
+    assert_eq!(
+        errors("check = [{ name = \"a\", comand = \"builtin:load\" }]\n"),
+        [
+            r#"/etc/monchero/agent.toml:1:10: [[check]] "a" has no command; add e.g. command = "builtin:disk""#,
+            r#"/etc/monchero/agent.toml:1:24: unknown key "comand" in [[check]] "a": did you mean "command"?"#,
+        ]
+    );
+}
+
+#[test]
+fn an_action_program_that_is_not_installed_is_a_warning() {
+    let text = "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"page\"]\n\
+                [[action]]\nname = \"page\"\ncommand = \"notify_nothere_xyz --urgent\"\n";
+    assert_eq!(
+        warnings(&parsed(text)),
+        [
+            r#"/etc/monchero/agent.toml:7:11: program "notify_nothere_xyz" is not on PATH; action "page" fails until it is installed"#
+        ]
+    );
+}
+
+#[test]
+fn without_a_config_file_load_falls_back_to_the_embedded_default() {
+    // Only where the machine has no config of its own at the default path.
+    if matches!(paths::default_config_path().try_exists(), Ok(false)) {
+        let config = load(None).unwrap();
+        assert_eq!(config.source, ConfigSource::Embedded);
+        assert_eq!(config.checks.len(), 5);
+    }
+}

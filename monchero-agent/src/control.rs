@@ -1,0 +1,189 @@
+//! The local control socket: how `monchero status` and `monchero check-now
+//! NAME` talk to the running daemon.
+//!
+//! A Unix socket in the state directory, mode 0660, so access is the state
+//! directory's owner and group: no network, no credentials to manage. One
+//! request per connection, each a single line of JSON, answered by a single
+//! line of JSON. The client side is synchronous (std), so `status` needs no
+//! async runtime and answers in milliseconds.
+
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use monchero_core::CheckResult;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::status_report::StatusReport;
+
+/// Requests are small; anything longer is not ours.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// The socket of the daemon that keeps its state in `state_dir`.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("monchero.sock")
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// The status report, with the state changes of the last
+    /// `changes_within_secs` seconds when given.
+    Status { changes_within_secs: Option<u64> },
+    /// Run these checks now (all of them when `all`), and answer with
+    /// their results once every one has finished.
+    Run { checks: Vec<String>, all: bool },
+}
+
+/// What the daemon answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Status(StatusReport),
+    Ran { results: Vec<NamedResult> },
+    Error { message: String },
+}
+
+/// A check's result with its name: the contract's `check-now --json`
+/// object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamedResult {
+    pub name: String,
+    #[serde(flatten)]
+    pub result: CheckResult,
+}
+
+/// A request on its way to the daemon's main loop, with where to answer.
+#[derive(Debug)]
+pub struct Incoming {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Listens on the socket and forwards each request to `to_daemon`.
+#[derive(Debug)]
+pub struct Server {
+    listener: UnixListener,
+}
+
+impl Server {
+    /// Binds the socket. Refuses when another daemon answers on it (two
+    /// agents on one state directory would overwrite each other's state);
+    /// removes a socket left behind by one that died.
+    pub fn bind(path: &Path) -> anyhow::Result<Server> {
+        if UnixStream::connect(path).is_ok() {
+            anyhow::bail!(
+                "another monchero daemon is already running with the state directory {} \
+                 (its socket {} answers)",
+                path.parent().unwrap_or(path).display(),
+                path.display()
+            );
+        }
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(error)
+                    .with_context(|| format!("cannot remove the stale socket {}", path.display()));
+            }
+            _ => {}
+        }
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        Ok(Server { listener })
+    }
+
+    /// Accepts connections until the daemon drops the receiving end.
+    pub async fn serve(self, to_daemon: mpsc::Sender<Incoming>) {
+        loop {
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(message = "Control socket accept failed.", %error);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let to_daemon = to_daemon.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(stream, to_daemon).await {
+                    tracing::debug!(message = "Control connection failed.", error = %format!("{error:#}"));
+                }
+            });
+        }
+    }
+}
+
+async fn answer(
+    stream: tokio::net::UnixStream,
+    to_daemon: mpsc::Sender<Incoming>,
+) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    tokio::io::BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
+            let (reply, answer) = oneshot::channel();
+            to_daemon
+                .send(Incoming { request, reply })
+                .await
+                .context("the daemon is shutting down")?;
+            answer.await.context("the daemon dropped the request")?
+        }
+        Err(error) => Response::Error { message: format!("bad request: {error}") },
+    };
+    let mut json = serde_json::to_vec(&response)?;
+    json.push(b'\n');
+    write.write_all(&json).await?;
+    Ok(write.shutdown().await?)
+}
+
+/// Why a client could not get an answer.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nobody listens on the socket: the daemon is not running.
+    NotRunning,
+    /// Something else went wrong talking to it.
+    Failed(anyhow::Error),
+}
+
+/// Sends one request and waits up to `timeout` for the answer.
+pub fn request(path: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    let mut stream = match UnixStream::connect(path) {
+        Ok(stream) => stream,
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ClientError::NotRunning);
+        }
+        Err(error) => {
+            let error =
+                anyhow::Error::new(error).context(format!("cannot connect to {}", path.display()));
+            return Err(ClientError::Failed(error));
+        }
+    };
+    let mut exchange = || -> anyhow::Result<Response> {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        let mut json = serde_json::to_vec(request)?;
+        json.push(b'\n');
+        stream.write_all(&json)?;
+        let mut line = String::new();
+        io::BufReader::new(&stream).read_line(&mut line)?;
+        anyhow::ensure!(!line.is_empty(), "the daemon closed the connection without answering");
+        Ok(serde_json::from_str(&line)?)
+    };
+    exchange()
+        .with_context(|| format!("talking to the daemon on {}", path.display()))
+        .map_err(ClientError::Failed)
+}

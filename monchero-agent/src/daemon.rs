@@ -1,0 +1,615 @@
+//! `monchero run`: the daemon.
+//!
+//! One task owns all state — the checks, their tracker states, the
+//! schedule — and reacts to five things in a `select!` loop: a check is due,
+//! a run finished, a control request arrived, a signal, and the flush timer.
+//! Runs execute as their own tasks and report back over a channel, so
+//! nothing the plugins do can block the loop, and no lock is ever taken.
+//!
+//! Signals: SIGHUP reloads the config (a config with errors is rejected and
+//! the old one keeps running), SIGTERM and SIGINT stop scheduling, wait a
+//! bounded time for running checks, save the state and exit 0.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use monchero_core::builtin::BuiltinCheck;
+use monchero_core::command::CommandLine;
+use monchero_core::result::{RawRun, Termination};
+use monchero_core::runner::{Runner, RunnerConfig};
+use monchero_core::schedule::{Schedule, first_run, next_slot};
+use monchero_core::tracker::CheckState;
+use monchero_core::{CheckResult, State};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tracing::{error, info, warn};
+
+use crate::EX_CONFIG;
+use crate::config::{self, CheckCommand, CheckConfig, Config};
+use crate::control::{self, Incoming, NamedResult, Request, Response};
+use crate::self_check::{self, AgentStats};
+use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
+use crate::status_report::StatusReport;
+
+/// The longest the state on disk lags behind the state in memory.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a stopping daemon waits for running checks.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon in the foreground until SIGTERM or SIGINT; returns the
+/// exit status.
+pub fn run(config_path: Option<&Path>) -> anyhow::Result<u8> {
+    let config = match config::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            error!(message = "The configuration has errors; the agent did not start.");
+            return Ok(EX_CONFIG);
+        }
+    };
+    for warning in &config.warnings {
+        warn!(message = "Configuration warning.", %warning);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let daemon = Daemon::start(config, config_path.map(Path::to_owned))?;
+        daemon.serve().await?;
+        Ok(0)
+    })
+}
+
+/// A finished run, on its way back to the main loop.
+#[derive(Debug)]
+struct Done {
+    spec: Arc<CheckConfig>,
+    run: u64,
+    result: CheckResult,
+}
+
+/// One configured check and where it stands in the schedule.
+#[derive(Debug)]
+struct Slot {
+    spec: Arc<CheckConfig>,
+    job: Job,
+    /// The start of its grid of regular runs.
+    anchor: Instant,
+    /// The due time of its live schedule entry; older entries are stale.
+    planned: Instant,
+    running: bool,
+    /// Runs started so far; a `check-now` request waits for a later one.
+    runs_started: u64,
+}
+
+/// What a run executes, shared with the run's task without copying.
+#[derive(Debug, Clone)]
+enum Job {
+    Plugin(Arc<Runner>, Arc<CommandLine>),
+    Builtin(Arc<BuiltinCheck>),
+    AgentSelf,
+}
+
+impl Job {
+    fn new(spec: &CheckConfig) -> Job {
+        match &spec.command {
+            CheckCommand::Plugin(command) => {
+                Job::Plugin(Arc::new(runner_for(spec)), Arc::new(command.clone()))
+            }
+            CheckCommand::Builtin(check) => Job::Builtin(Arc::new(check.clone())),
+            CheckCommand::AgentSelf => Job::AgentSelf,
+        }
+    }
+}
+
+/// The runner that executes a configured plugin check.
+pub fn runner_for(spec: &CheckConfig) -> Runner {
+    Runner::new(RunnerConfig {
+        timeout: spec.timeout,
+        timeout_state: spec.timeout_state,
+        env: spec.env.clone(),
+        ..RunnerConfig::default()
+    })
+}
+
+/// A `check-now NAME` request waiting for fresh results.
+#[derive(Debug)]
+struct PendingRun {
+    /// Per requested check: its name, the first run number that counts,
+    /// and the result once it is in.
+    wanted: Vec<(Arc<CheckConfig>, u64, Option<CheckResult>)>,
+    reply: oneshot::Sender<Response>,
+}
+
+struct Daemon {
+    config: Config,
+    config_path: Option<PathBuf>,
+    slots: Vec<Slot>,
+    index: HashMap<String, usize>,
+    schedule: Schedule,
+    /// Due checks waiting for a free `max_concurrent` slot, oldest first.
+    ready: VecDeque<usize>,
+    in_flight: usize,
+    snapshot: Snapshot,
+    state_file: StateFile,
+    dirty: bool,
+    stats: AgentStats,
+    pending: Vec<PendingRun>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    control_rx: mpsc::Receiver<Incoming>,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<Daemon> {
+        let state_dir = config.agent.state_dir.clone();
+        std::fs::create_dir_all(&state_dir).with_context(|| {
+            format!("cannot create the state directory {}", state_dir.display())
+        })?;
+        let state_file = StateFile::new(&state_dir);
+        let now = SystemTime::now();
+        let mut snapshot = match state_file.load()? {
+            Loaded::Snapshot(snapshot) => {
+                info!(message = "State restored.", path = %state_file.path().display(), checks = snapshot.checks.len());
+                *snapshot
+            }
+            Loaded::Missing => Snapshot::new(config.agent.hostname.clone(), now),
+            Loaded::MovedAside { to, cause } => {
+                error!(
+                    message = "The state file was unreadable; it was moved aside and the agent starts fresh.",
+                    moved_to = %to.display(),
+                    cause
+                );
+                Snapshot::new(config.agent.hostname.clone(), now)
+            }
+        };
+        snapshot.host.clone_from(&config.agent.hostname);
+        snapshot.agent_started = now;
+        snapshot.pid = std::process::id();
+
+        let socket = control::socket_path(&state_dir);
+        let server = control::Server::bind(&socket)?;
+        let (control_tx, control_rx) = mpsc::channel(64);
+        tokio::spawn(server.serve(control_tx));
+
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let mut daemon = Daemon {
+            config,
+            config_path,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            schedule: Schedule::new(),
+            ready: VecDeque::new(),
+            in_flight: 0,
+            snapshot,
+            state_file,
+            dirty: true,
+            stats: AgentStats::default(),
+            pending: Vec::new(),
+            done_tx,
+            done_rx,
+            control_rx,
+            socket,
+        };
+        daemon.rebuild(Instant::now(), now);
+        info!(
+            message = "Agent started.",
+            config = %daemon.config.source,
+            checks = daemon.slots.len(),
+            state_dir = %state_dir.display(),
+        );
+        Ok(daemon)
+    }
+
+    /// Builds the slots and the schedule from `self.config`, keeping the
+    /// state and schedule phase of checks that existed before (a reload).
+    fn rebuild(&mut self, now: Instant, wall: SystemTime) {
+        let mut old: HashMap<String, Slot> =
+            self.slots.drain(..).map(|slot| (slot.spec.name.clone(), slot)).collect();
+        self.index.clear();
+        self.schedule.clear();
+        self.ready.clear();
+        for spec in &self.config.checks {
+            let job = Job::new(spec);
+            let spec = Arc::new(spec.clone());
+            let slot = match old.remove(&spec.name) {
+                Some(previous) if previous.spec.interval == spec.interval => {
+                    Slot { spec: spec.clone(), job, ..previous }
+                }
+                Some(previous) => {
+                    let anchor =
+                        Instant::from_std(first_run(now.into_std(), spec.interval, &spec.name));
+                    Slot { spec: spec.clone(), job, anchor, planned: anchor, ..previous }
+                }
+                None => {
+                    let anchor =
+                        Instant::from_std(first_run(now.into_std(), spec.interval, &spec.name));
+                    Slot {
+                        spec: spec.clone(),
+                        job,
+                        anchor,
+                        planned: anchor,
+                        running: false,
+                        runs_started: 0,
+                    }
+                }
+            };
+            let saved = self.snapshot.checks.entry(spec.name.clone()).or_insert_with(|| {
+                SavedCheck { max_attempts: spec.tracker.attempts, state: CheckState::new(wall) }
+            });
+            saved.max_attempts = spec.tracker.attempts;
+            if !slot.running {
+                self.schedule.push(self.slots.len(), slot.planned.into_std());
+            }
+            self.index.insert(spec.name.clone(), self.slots.len());
+            self.slots.push(slot);
+        }
+        // Checks removed from the config leave the state with them.
+        self.snapshot.checks.retain(|name, _| self.index.contains_key(name));
+        self.dirty = true;
+    }
+
+    async fn serve(mut self) -> anyhow::Result<()> {
+        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far_future = Instant::now() + Duration::from_secs(86400 * 365);
+
+        loop {
+            let due = self.schedule.next_due().map_or(far_future, Instant::from_std);
+            tokio::select! {
+                () = sleep_until(due) => self.start_due(),
+                Some(done) = self.done_rx.recv() => self.finish(done),
+                Some(incoming) = self.control_rx.recv() => self.handle(incoming),
+                _ = flush.tick() => self.flush(),
+                _ = hangup.recv() => self.reload(),
+                _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
+                _ = interrupt.recv() => { info!(message = "Received SIGINT, stopping."); break; }
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    fn start_due(&mut self) {
+        let now = Instant::now();
+        while let Some((index, due)) = self.schedule.pop_due(now.into_std()) {
+            let slot = &self.slots[index];
+            // An entry superseded by a `check-now` or a reload.
+            if slot.running || slot.planned.into_std() != due {
+                continue;
+            }
+            self.ready.push_back(index);
+        }
+        self.start_ready(now);
+    }
+
+    fn start_ready(&mut self, now: Instant) {
+        while self.in_flight < self.config.agent.max_concurrent {
+            let Some(index) = self.ready.pop_front() else { break };
+            if self.slots[index].running {
+                continue;
+            }
+            self.launch(index, now);
+        }
+    }
+
+    fn launch(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        slot.running = true;
+        slot.runs_started += 1;
+        self.in_flight += 1;
+        self.stats.lateness.record(now.saturating_duration_since(slot.planned));
+        let (spec, job, run) = (slot.spec.clone(), slot.job.clone(), slot.runs_started);
+        let done = self.done_tx.clone();
+        match job {
+            Job::AgentSelf => {
+                let result = self_check::run(&mut self.stats, self.slots.len());
+                let _ = done.send(Done { spec, run, result });
+            }
+            Job::Plugin(runner, command) => {
+                tokio::spawn(async move {
+                    let result = runner.run_with_timeout(&command, spec.timeout).await;
+                    let _ = done.send(Done { spec, run, result });
+                });
+            }
+            Job::Builtin(check) => {
+                tokio::spawn(async move {
+                    let result = run_builtin(check, spec.timeout, spec.timeout_state).await;
+                    let _ = done.send(Done { spec, run, result });
+                });
+            }
+        }
+    }
+
+    fn finish(&mut self, done: Done) {
+        self.in_flight -= 1;
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        self.stats.runs += 1;
+        if done.result.timed_out {
+            self.stats.timed_out += 1;
+        }
+        self.answer_pending(&done);
+        // A check removed by a reload while it ran.
+        let Some(&index) = self.index.get(&done.spec.name) else {
+            self.start_ready(now);
+            return;
+        };
+        let slot = &mut self.slots[index];
+        slot.running = false;
+        let spec = slot.spec.clone();
+        let Some(saved) = self.snapshot.checks.get_mut(&spec.name) else {
+            self.start_ready(now);
+            return;
+        };
+        let (before, before_type) = (saved.state.state, saved.state.state_type);
+        let outcome = saved.state.observe(&spec.tracker, done.result, wall);
+        let state = &saved.state;
+        let retrying = state.is_retrying();
+        let change =
+            ((state.state, state.state_type) != (before, before_type)).then(|| ChangeRecord {
+                at: wall,
+                check: spec.name.clone(),
+                from: before,
+                to: state.state,
+                state_type: state.state_type,
+                attempt: state.attempt,
+                max_attempts: spec.tracker.attempts,
+                summary: state.last_result.as_ref().map(|r| r.summary.clone()).unwrap_or_default(),
+            });
+        if let Some(change) = change {
+            log_change(&change);
+            self.snapshot.record_change(change);
+        }
+        if let Some(change) = outcome.hard_change {
+            info!(
+                message = "Hard state change.",
+                check = %spec.name,
+                event = change.kind.as_str(),
+                previous = %change.previous,
+                state = %change.current,
+            );
+        }
+        if let Some(flapping) = outcome.flapping {
+            info!(message = "Flapping.", check = %spec.name, event = ?flapping);
+        }
+        self.dirty = true;
+
+        let slot = &mut self.slots[index];
+        let next = if retrying {
+            now + spec.retry_interval
+        } else {
+            let (next, skipped) = next_slot(
+                slot.anchor.into_std(),
+                spec.interval,
+                slot.planned.into_std(),
+                now.into_std(),
+            );
+            if skipped > 0 {
+                self.stats.skipped += skipped;
+                warn!(message = "Check could not keep its interval; runs skipped.", check = %spec.name, skipped);
+            }
+            Instant::from_std(next)
+        };
+        slot.planned = next;
+        self.schedule.push(index, next.into_std());
+        self.start_ready(now);
+    }
+
+    fn answer_pending(&mut self, done: &Done) {
+        for pending in &mut self.pending {
+            for (spec, first_run, result) in &mut pending.wanted {
+                if result.is_none() && spec.name == done.spec.name && done.run >= *first_run {
+                    *result = Some(done.result.clone());
+                }
+            }
+        }
+        let (complete, waiting) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|pending| pending.wanted.iter().all(|(_, _, result)| result.is_some()));
+        self.pending = waiting;
+        for pending in complete {
+            let results = pending
+                .wanted
+                .into_iter()
+                .filter_map(|(spec, _, result)| {
+                    Some(NamedResult { name: spec.name.clone(), result: result? })
+                })
+                .collect();
+            let _ = pending.reply.send(Response::Ran { results });
+        }
+    }
+
+    fn handle(&mut self, incoming: Incoming) {
+        let response = match incoming.request {
+            Request::Status { changes_within_secs } => {
+                let window = changes_within_secs.map(Duration::from_secs);
+                Response::Status(StatusReport::build(
+                    &self.snapshot,
+                    false,
+                    SystemTime::now(),
+                    window,
+                ))
+            }
+            Request::Run { checks, all } => match self.request_runs(&checks, all) {
+                Ok(wanted) => {
+                    self.pending.push(PendingRun { wanted, reply: incoming.reply });
+                    self.start_due();
+                    return;
+                }
+                Err(message) => Response::Error { message },
+            },
+        };
+        let _ = incoming.reply.send(response);
+    }
+
+    /// Plans the named checks for now; returns what the request waits for.
+    #[allow(clippy::type_complexity)]
+    fn request_runs(
+        &mut self,
+        names: &[String],
+        all: bool,
+    ) -> Result<Vec<(Arc<CheckConfig>, u64, Option<CheckResult>)>, String> {
+        let indices: Vec<usize> = if all {
+            (0..self.slots.len()).collect()
+        } else {
+            names
+                .iter()
+                .map(|name| {
+                    self.index.get(name).copied().ok_or_else(|| {
+                        let known: Vec<&str> =
+                            self.slots.iter().map(|s| s.spec.name.as_str()).collect();
+                        format!(
+                            "no check is named {name:?}; configured checks: {}",
+                            known.join(", ")
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let now = Instant::now();
+        let mut wanted = Vec::with_capacity(indices.len());
+        for index in indices {
+            let slot = &mut self.slots[index];
+            // A run already going started before the request: wait for the
+            // one after it, which `finish` schedules at once.
+            let first_counted = slot.runs_started + 1;
+            slot.planned = now;
+            if !slot.running {
+                self.schedule.push(index, now.into_std());
+            }
+            wanted.push((slot.spec.clone(), first_counted, None));
+        }
+        Ok(wanted)
+    }
+
+    fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.snapshot.saved_at = SystemTime::now();
+        match self.state_file.save(&self.snapshot) {
+            Ok(()) => {
+                self.dirty = false;
+                if self.stats.state_write_error.take().is_some() {
+                    info!(message = "State file written again.", path = %self.state_file.path().display());
+                }
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                // Once per distinct failure, not once a second.
+                if self.stats.state_write_error.as_ref() != Some(&error) {
+                    error!(message = "Cannot save the state; it is kept in memory and retried.", %error);
+                }
+                self.stats.state_write_error = Some(error);
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        info!(message = "Received SIGHUP, reloading the configuration.");
+        match config::load(self.config_path.as_deref()) {
+            Ok(config) if config.agent.state_dir != self.config.agent.state_dir => {
+                warn!(
+                    message = "Reload rejected: state_dir changed; restart the agent to move its state.",
+                    old = %self.config.agent.state_dir.display(),
+                    new = %config.agent.state_dir.display(),
+                );
+            }
+            Ok(config) => {
+                for warning in &config.warnings {
+                    warn!(message = "Configuration warning.", %warning);
+                }
+                self.config = config;
+                self.rebuild(Instant::now(), SystemTime::now());
+                info!(message = "Configuration reloaded.", checks = self.slots.len());
+            }
+            Err(errors) => {
+                error!(message = "Reload rejected; the previous configuration keeps running.", errors = %errors);
+            }
+        }
+    }
+
+    async fn shutdown(mut self) {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        if self.in_flight > 0 {
+            info!(message = "Waiting for running checks.", running = self.in_flight);
+        }
+        while self.in_flight > 0 {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some(done)) => {
+                    self.in_flight -= 1;
+                    self.record_final(done);
+                }
+                _ => {
+                    warn!(
+                        message = "Checks still running at exit were abandoned.",
+                        running = self.in_flight
+                    );
+                    break;
+                }
+            }
+        }
+        self.dirty = true;
+        self.flush();
+        let _ = std::fs::remove_file(&self.socket);
+        info!(message = "Agent stopped.");
+    }
+
+    /// A result that arrives during shutdown: its state counts, but
+    /// nothing is scheduled any more.
+    fn record_final(&mut self, done: Done) {
+        if let Some(saved) = self.snapshot.checks.get_mut(&done.spec.name) {
+            saved.state.observe(&done.spec.tracker, done.result, SystemTime::now());
+        }
+    }
+}
+
+fn log_change(change: &ChangeRecord) {
+    let (check, from, to) = (&change.check, change.from, change.to);
+    let kind = format!("{:?}", change.state_type).to_uppercase();
+    let attempt = format!("{}/{}", change.attempt, change.max_attempts);
+    if to == State::Ok {
+        info!(message = "State change.", %check, %from, %to, state_type = %kind, %attempt, summary = %change.summary);
+    } else {
+        warn!(message = "State change.", %check, %from, %to, state_type = %kind, %attempt, summary = %change.summary);
+    }
+}
+
+/// Runs a built-in check on a blocking thread, with the check's timeout:
+/// statvfs on a dead network mount blocks, and must not block the loop.
+async fn run_builtin(
+    check: Arc<BuiltinCheck>,
+    limit: Duration,
+    timeout_state: State,
+) -> CheckResult {
+    let started = Instant::now();
+    let termination =
+        match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || check.run())).await {
+            Ok(Ok(result)) => return result,
+            Ok(Err(_)) => Termination::Exited(State::Unknown.exit_code().into()),
+            Err(_) => Termination::TimedOut(limit),
+        };
+    let stdout = match termination {
+        Termination::TimedOut(_) => "",
+        _ => "built-in check failed unexpectedly; see the agent log",
+    };
+    CheckResult::from_run(RawRun {
+        termination: &termination,
+        stdout,
+        stderr: "",
+        duration: started.elapsed(),
+        truncated: false,
+        timeout_state,
+    })
+}

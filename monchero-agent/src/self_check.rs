@@ -1,0 +1,153 @@
+//! `builtin:agent`: the agent watching itself — whether it keeps up with
+//! its schedule, how late checks start, and how much memory it holds.
+
+use std::time::Duration;
+
+use monchero_core::perfdata::PerfData;
+use monchero_core::{CheckResult, State};
+
+/// Start lateness, in power-of-two microsecond buckets: bucket `i` holds
+/// latenesses below `2^i` µs. Fixed size, so recording never allocates.
+#[derive(Debug, Clone, Default)]
+pub struct Lateness {
+    buckets: [u64; 32],
+    count: u64,
+}
+
+impl Lateness {
+    /// Records one run that started `late` after its planned time.
+    pub fn record(&mut self, late: Duration) {
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        let bucket = (u64::BITS - micros.leading_zeros()) as usize;
+        self.buckets[bucket.min(self.buckets.len() - 1)] += 1;
+        self.count += 1;
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (0..=1).
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bucket, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_micros(1u64 << bucket);
+            }
+        }
+        Duration::from_micros(1u64 << (self.buckets.len() - 1))
+    }
+}
+
+/// Counters the daemon keeps about itself.
+#[derive(Debug, Clone, Default)]
+pub struct AgentStats {
+    /// Runs finished since the agent started.
+    pub runs: u64,
+    /// Regular slots skipped because a check could not keep its interval.
+    pub skipped: u64,
+    /// Runs stopped by their timeout.
+    pub timed_out: u64,
+    /// How late runs started against their planned time.
+    pub lateness: Lateness,
+    /// The last state file write failed (disk full, permissions).
+    pub state_write_error: Option<String>,
+    /// `skipped` at the previous self-check, to tell new skips from old.
+    pub skipped_at_last_check: u64,
+}
+
+/// The self-check's result. WARNING when slots were skipped since the last
+/// self-check, CRITICAL when the state cannot be saved.
+pub fn run(stats: &mut AgentStats, checks: usize) -> CheckResult {
+    let rss = resident_bytes();
+    let new_skips = stats.skipped - stats.skipped_at_last_check;
+    stats.skipped_at_last_check = stats.skipped;
+    let (p50, p99) = (stats.lateness.quantile(0.5), stats.lateness.quantile(0.99));
+    let (state, problem) = match (&stats.state_write_error, new_skips) {
+        (Some(error), _) => (State::Critical, format!(" - cannot save state: {error}")),
+        (None, 0) => (State::Ok, String::new()),
+        (None, n) => {
+            (State::Warning, format!(" - {n} runs skipped: checks cannot keep their interval"))
+        }
+    };
+    let summary = format!(
+        "AGENT {}{problem} - {checks} checks, {} runs, {} skipped, p99 start lateness {:.1} ms, RSS {:.1} MiB",
+        state.label(),
+        stats.runs,
+        stats.skipped,
+        p99.as_secs_f64() * 1000.0,
+        rss.unwrap_or(0) as f64 / (1024.0 * 1024.0),
+    );
+    let gauge = |label: &str, value: f64, uom: &str| PerfData {
+        label: label.to_owned(),
+        value: Some(value),
+        uom: (!uom.is_empty()).then(|| uom.to_owned()),
+        warn: None,
+        crit: None,
+        min: Some(0.0),
+        max: None,
+    };
+    let mut perfdata = vec![
+        gauge("checks", checks as f64, ""),
+        gauge("runs", stats.runs as f64, "c"),
+        gauge("skipped", stats.skipped as f64, "c"),
+        gauge("timed_out", stats.timed_out as f64, "c"),
+        gauge("lateness_p50", p50.as_secs_f64(), "s"),
+        gauge("lateness_p99", p99.as_secs_f64(), "s"),
+    ];
+    if let Some(rss) = rss {
+        perfdata.push(gauge("rss", rss as f64, "B"));
+    }
+    CheckResult {
+        state,
+        exit_code: None,
+        summary,
+        long_output: String::new(),
+        perfdata,
+        duration: Duration::ZERO,
+        timed_out: false,
+        truncated: false,
+    }
+}
+
+/// VmRSS from /proc/self/status.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_quantiles_come_from_power_of_two_buckets() {
+        let mut lateness = Lateness::default();
+        assert_eq!(lateness.quantile(0.99), Duration::ZERO);
+        for _ in 0..98 {
+            lateness.record(Duration::from_micros(300));
+        }
+        lateness.record(Duration::from_millis(40));
+        lateness.record(Duration::from_secs(2));
+        assert_eq!(lateness.quantile(0.5), Duration::from_micros(512));
+        assert_eq!(lateness.quantile(0.99), Duration::from_micros(65536));
+        assert_eq!(lateness.quantile(1.0), Duration::from_micros(1 << 21));
+    }
+
+    #[test]
+    fn new_skips_warn_once_and_write_errors_are_critical() {
+        let mut stats = AgentStats { skipped: 3, ..AgentStats::default() };
+        let result = run(&mut stats, 5);
+        assert_eq!(result.state, State::Warning);
+        assert!(result.summary.starts_with("AGENT WARNING - 3 runs skipped"), "{}", result.summary);
+        assert_eq!(run(&mut stats, 5).state, State::Ok, "the same skips do not warn again");
+        stats.state_write_error = Some("No space left on device".into());
+        let result = run(&mut stats, 5);
+        assert_eq!(result.state, State::Critical);
+        assert!(result.summary.contains("cannot save state: No space left on device"));
+        assert!(result.perfdata.iter().any(|p| p.label == "rss" && p.value.unwrap_or(0.0) > 0.0));
+    }
+}

@@ -1,0 +1,292 @@
+//! `monchero status`: the state of every check at a glance.
+//!
+//! Asks the running daemon over the control socket; when none answers,
+//! reads the state file and says plainly that the data is stale and since
+//! when. The exit status is the aggregate state, so scripts can use it;
+//! `--wait-ok` makes it the last line of a deploy script.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use monchero_core::State;
+use monchero_core::tracker::StateType;
+use owo_colors::OwoColorize;
+
+use crate::check_now::print;
+use crate::cli::StatusArgs;
+use crate::color::Palette;
+use crate::config;
+use crate::control::{self, ClientError, Request, Response};
+use crate::render::sanitize;
+use crate::state_file::StateFile;
+use crate::status_report::{ChangeView, CheckStatus, StatusReport};
+
+/// A daemon that does not answer a status request in this time is wedged.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+const WAIT_OK_POLL: Duration = Duration::from_secs(1);
+
+/// Shows the status; returns the exit status.
+pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
+    let explicit = args.config.config.as_deref();
+    let state_dir = match config::load(explicit) {
+        Ok(config) => config.agent.state_dir,
+        Err(errors) => match config::state_dir_despite_errors(explicit) {
+            Some(dir) => {
+                eprintln!(
+                    "monchero status: the config has errors (see monchero config check); \
+                     showing the state kept in {}",
+                    dir.display()
+                );
+                dir
+            }
+            None => {
+                eprintln!("{errors}");
+                return Ok(State::Unknown.exit_code());
+            }
+        },
+    };
+    let changes = args.changes.map(|window| window.as_secs().max(1));
+
+    if args.wait_ok {
+        return wait_ok(&state_dir, args.timeout, palette);
+    }
+    loop {
+        let Some(report) = fetch(&state_dir, changes)? else {
+            eprintln!(
+                "monchero status: no state yet: no agent has run with the state directory {}",
+                state_dir.display()
+            );
+            return Ok(State::Unknown.exit_code());
+        };
+        if args.json {
+            print(|out| {
+                serde_json::to_writer(&mut *out, &report)?;
+                writeln!(out)
+            })?;
+        } else {
+            let redraw = args.watch && io::stdout().is_terminal();
+            print(|out| {
+                if redraw {
+                    // Home and clear: redraw in place rather than scroll.
+                    write!(out, "\x1b[H\x1b[2J")?;
+                }
+                render(out, &report, palette, terminal_width(), SystemTime::now())
+            })?;
+        }
+        if !args.watch {
+            return Ok(report.state.exit_code());
+        }
+        std::thread::sleep(WATCH_EVERY);
+    }
+}
+
+/// The live report from the daemon, else the stale one from the state
+/// file, else nothing.
+fn fetch(
+    state_dir: &Path,
+    changes_within_secs: Option<u64>,
+) -> anyhow::Result<Option<StatusReport>> {
+    let socket = control::socket_path(state_dir);
+    match control::request(&socket, &Request::Status { changes_within_secs }, STATUS_TIMEOUT) {
+        Ok(Response::Status(report)) => return Ok(Some(report)),
+        Ok(other) => anyhow::bail!("the agent answered a status request with {other:?}"),
+        Err(ClientError::Failed(error)) => return Err(error),
+        Err(ClientError::NotRunning) => {}
+    }
+    let snapshot = StateFile::new(state_dir).read()?;
+    let window = changes_within_secs.map(Duration::from_secs);
+    Ok(snapshot.map(|snapshot| StatusReport::build(&snapshot, true, SystemTime::now(), window)))
+}
+
+fn wait_ok(state_dir: &Path, timeout: Duration, palette: &Palette) -> anyhow::Result<u8> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let report = fetch(state_dir, None)?;
+        match &report {
+            None => {
+                eprintln!(
+                    "monchero status: no agent has run with the state directory {}",
+                    state_dir.display()
+                );
+                return Ok(State::Unknown.exit_code());
+            }
+            Some(report) if report.stale => {
+                eprintln!("monchero status: the agent is not running; its checks will not change");
+                print(|out| render(out, report, palette, terminal_width(), SystemTime::now()))?;
+                return Ok(State::Unknown.exit_code());
+            }
+            Some(report) if report.all_hard_ok() => {
+                print(|out| render(out, report, palette, terminal_width(), SystemTime::now()))?;
+                return Ok(0);
+            }
+            Some(report) if Instant::now() >= deadline => {
+                eprintln!(
+                    "monchero status: not every check was OK within {}",
+                    humantime::format_duration(timeout)
+                );
+                print(|out| render(out, report, palette, terminal_width(), SystemTime::now()))?;
+                // Not settled but nothing worse than OK (a soft recovery):
+                // still not the all-clear the caller waited for.
+                return Ok(match report.state {
+                    State::Ok => State::Unknown.exit_code(),
+                    state => state.exit_code(),
+                });
+            }
+            Some(_) => std::thread::sleep(WAIT_OK_POLL),
+        }
+    }
+}
+
+/// The width to cut summaries to on a terminal; `None` (no cutting) when
+/// the output goes to a file or a pipe, where every character matters.
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    rustix::termios::tcgetwinsize(io::stdout())
+        .ok()
+        .map(|size| usize::from(size.ws_col))
+        .filter(|&w| w > 0)
+}
+
+/// The status as an operator reads it: one summary line, then one row per
+/// check, worst first.
+pub fn render(
+    out: &mut impl Write,
+    report: &StatusReport,
+    palette: &Palette,
+    width: Option<usize>,
+    now: SystemTime,
+) -> io::Result<()> {
+    let counts = State::ALL.map(|state| report.checks.iter().filter(|c| c.state == state).count());
+    write!(
+        out,
+        "{}  {}  ",
+        report.host.style(palette.strong()),
+        format_args!("{}", report.state).style(palette.state(report.state))
+    )?;
+    let mut parts: Vec<String> = [State::Critical, State::Warning, State::Unknown, State::Ok]
+        .iter()
+        .filter(|state| counts[usize::from(state.exit_code())] > 0)
+        .map(|state| format!("{} {}", counts[usize::from(state.exit_code())], state.as_str()))
+        .collect();
+    if parts.is_empty() {
+        parts.push("no checks".to_owned());
+    }
+    write!(out, "{}", parts.join(", "))?;
+    if report.stale {
+        let since = ago(&report.updated_at, now);
+        let warning = format!("agent NOT RUNNING: data from {} ({since} ago)", report.updated_at);
+        writeln!(out, "  {}", warning.style(palette.state(State::Warning)))?;
+    } else {
+        writeln!(
+            out,
+            "  {}",
+            format_args!("· agent up {}", ago(&report.agent.started_at, now)).style(palette.dim())
+        )?;
+    }
+
+    let name_width = report.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+    for check in &report.checks {
+        write_row(out, check, palette, name_width, width, now)?;
+    }
+    if let Some(changes) = &report.changes {
+        writeln!(out)?;
+        if changes.is_empty() {
+            writeln!(out, "{}", "No state changes in that period.".style(palette.dim()))?;
+        }
+        for change in changes {
+            write_change(out, change, palette)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_row(
+    out: &mut impl Write,
+    check: &CheckStatus,
+    palette: &Palette,
+    name_width: usize,
+    width: Option<usize>,
+    now: SystemTime,
+) -> io::Result<()> {
+    let kind = match check.state_type {
+        StateType::Hard => "HARD",
+        StateType::Soft => "SOFT",
+    };
+    let attempt = format!("{kind} {}/{}", check.attempt, check.max_attempts);
+    let since = ago(&check.since, now);
+    let flapping = if check.flapping { " ~flapping" } else { "" };
+    let prefix = format!("{:<8}  {attempt:<9} {since:>4}  {:<name_width$}  ", "", check.name);
+    let summary = sanitize(&check.summary, false);
+    let room = width.map(|w| w.saturating_sub(prefix.chars().count() + flapping.len()));
+    let summary: String = match room {
+        Some(room) if summary.chars().count() > room => {
+            summary.chars().take(room.saturating_sub(1)).chain(['…']).collect()
+        }
+        _ => summary.into_owned(),
+    };
+    writeln!(
+        out,
+        "{}  {} {since:>4}  {:<name_width$}  {summary}{}",
+        format_args!("{:<8}", check.state.label()).style(palette.state(check.state)),
+        format_args!("{attempt:<9}").style(if check.state_type == StateType::Soft {
+            palette.dim()
+        } else {
+            palette.plain()
+        }),
+        check.name,
+        flapping.style(palette.state(State::Warning)),
+    )
+}
+
+fn write_change(out: &mut impl Write, change: &ChangeView, palette: &Palette) -> io::Result<()> {
+    let kind = match change.state_type {
+        StateType::Hard => "HARD",
+        StateType::Soft => "SOFT",
+    };
+    writeln!(
+        out,
+        "{}  {}  {} → {}  {kind} {}/{}  {}",
+        change.at.style(palette.dim()),
+        change.check,
+        change.from.style(palette.state(change.from)),
+        change.to.style(palette.state(change.to)),
+        change.attempt,
+        change.max_attempts,
+        sanitize(&change.summary, false),
+    )
+}
+
+/// How long ago an RFC 3339 time was, compactly: `42s`, `3m`, `5h`, `2d`.
+fn ago(rfc3339: &str, now: SystemTime) -> String {
+    let Ok(then) = humantime::parse_rfc3339(rfc3339) else { return "?".to_owned() };
+    let secs = now.duration_since(then).unwrap_or_default().as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..172_800 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_compact() {
+        let now = humantime::parse_rfc3339("2026-11-27T12:00:00Z").unwrap();
+        assert_eq!(ago("2026-11-27T11:59:18Z", now), "42s");
+        assert_eq!(ago("2026-11-27T11:57:00Z", now), "3m");
+        assert_eq!(ago("2026-11-27T07:00:00Z", now), "5h");
+        assert_eq!(ago("2026-11-24T12:00:00Z", now), "3d");
+        assert_eq!(ago("garbage", now), "?");
+    }
+}

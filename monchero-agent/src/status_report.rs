@@ -1,0 +1,219 @@
+//! The `status --json` document: built from a [`Snapshot`], whether the
+//! snapshot is the daemon's live one (over the control socket) or the state
+//! file of a daemon that is not running (then `stale` is true). One builder
+//! for both, so the two can never disagree on shape.
+
+use std::time::{Duration, SystemTime};
+
+use monchero_core::State;
+use monchero_core::perfdata::PerfData;
+use monchero_core::tracker::StateType;
+use serde::{Deserialize, Serialize};
+
+use crate::state_file::{ChangeRecord, Snapshot};
+
+/// The contract's `status --json` object, plus agent details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub host: String,
+    /// The worst current state of all checks.
+    pub state: State,
+    /// True when read from the state file because no daemon answered.
+    pub stale: bool,
+    /// When this data was current (RFC 3339).
+    pub updated_at: String,
+    pub agent: AgentInfo,
+    pub checks: Vec<CheckStatus>,
+    /// State changes in the requested window, oldest first; only present
+    /// when asked for (`status --changes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<ChangeView>>,
+}
+
+/// The daemon that produced the data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub pid: u32,
+    pub started_at: String,
+}
+
+/// One check's row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub name: String,
+    pub state: State,
+    pub state_type: StateType,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// When the current state began (RFC 3339).
+    pub since: String,
+    pub last_check: Option<String>,
+    pub summary: String,
+    pub perfdata: Vec<PerfData>,
+    pub flapping: bool,
+}
+
+/// One state change, as the JSON shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeView {
+    pub at: String,
+    pub check: String,
+    pub from: State,
+    pub to: State,
+    pub state_type: StateType,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub summary: String,
+}
+
+/// RFC 3339 in UTC with second precision, as the contract shows times.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+impl StatusReport {
+    /// The report for `snapshot`. `changes_within` selects the history
+    /// window to include, measured back from `now`.
+    pub fn build(
+        snapshot: &Snapshot,
+        stale: bool,
+        now: SystemTime,
+        changes_within: Option<Duration>,
+    ) -> StatusReport {
+        let mut checks: Vec<CheckStatus> = snapshot
+            .checks
+            .iter()
+            .map(|(name, saved)| {
+                let state = &saved.state;
+                let result = state.last_result.as_ref();
+                CheckStatus {
+                    name: name.clone(),
+                    state: state.state,
+                    state_type: state.state_type,
+                    attempt: state.attempt,
+                    max_attempts: saved.max_attempts,
+                    since: rfc3339(state.since),
+                    last_check: state.last_check.map(rfc3339),
+                    summary: result
+                        .map_or_else(|| "(not checked yet)".to_owned(), |r| r.summary.clone()),
+                    perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
+                    flapping: state.flapping,
+                }
+            })
+            .collect();
+        // Worst first, then by name: what needs attention is on top.
+        checks.sort_by(|a, b| b.state.cmp(&a.state).then_with(|| a.name.cmp(&b.name)));
+        let state = checks.iter().map(|check| check.state).fold(State::Ok, State::worst);
+        let changes = changes_within.map(|window| {
+            let from = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
+            snapshot
+                .changes
+                .iter()
+                .filter(|change| change.at >= from)
+                .map(ChangeView::from)
+                .collect()
+        });
+        StatusReport {
+            host: snapshot.host.clone(),
+            state,
+            stale,
+            updated_at: rfc3339(if stale { snapshot.saved_at } else { now }),
+            agent: AgentInfo { pid: snapshot.pid, started_at: rfc3339(snapshot.agent_started) },
+            checks,
+            changes,
+        }
+    }
+
+    /// Whether every check is in a hard OK state (`status --wait-ok`).
+    pub fn all_hard_ok(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|check| check.state == State::Ok && check.state_type == StateType::Hard)
+    }
+}
+
+impl From<&ChangeRecord> for ChangeView {
+    fn from(change: &ChangeRecord) -> ChangeView {
+        ChangeView {
+            at: rfc3339(change.at),
+            check: change.check.clone(),
+            from: change.from,
+            to: change.to,
+            state_type: change.state_type,
+            attempt: change.attempt,
+            max_attempts: change.max_attempts,
+            summary: change.summary.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use monchero_core::tracker::{CheckState, TrackerConfig};
+
+    use super::*;
+    use crate::state_file::SavedCheck;
+
+    fn snapshot(states: &[(&str, State)]) -> Snapshot {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut snapshot = Snapshot::new("web1".into(), now);
+        let config = TrackerConfig { attempts: 1, ..TrackerConfig::default() };
+        for (name, state) in states {
+            let mut check = CheckState::new(now);
+            check.observe_state(&config, *state, now);
+            snapshot.checks.insert((*name).into(), SavedCheck { max_attempts: 1, state: check });
+        }
+        snapshot
+    }
+
+    #[test]
+    fn rows_are_sorted_worst_first_and_the_aggregate_is_the_worst() {
+        let snapshot = snapshot(&[
+            ("b-ok", State::Ok),
+            ("a-unknown", State::Unknown),
+            ("z-warning", State::Warning),
+            ("c-critical", State::Critical),
+            ("a-critical", State::Critical),
+        ]);
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a-critical", "c-critical", "z-warning", "a-unknown", "b-ok"]);
+        assert_eq!(report.state, State::Critical);
+        assert!(!report.all_hard_ok());
+    }
+
+    #[test]
+    fn the_json_has_the_contract_fields() {
+        let snapshot = snapshot(&[("disk", State::Warning)]);
+        let report = StatusReport::build(&snapshot, true, SystemTime::now(), None);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["host"], "web1");
+        assert_eq!(json["state"], "warning");
+        assert_eq!(json["stale"], true);
+        assert_eq!(json["updated_at"], "2027-01-15T08:00:00Z");
+        let check = &json["checks"][0];
+        assert_eq!(check["name"], "disk");
+        assert_eq!(check["state"], "warning");
+        assert_eq!(check["state_type"], "hard");
+        assert_eq!(check["attempt"], 1);
+        assert_eq!(check["max_attempts"], 1);
+        assert_eq!(check["since"], "2027-01-15T08:00:00Z");
+        assert_eq!(check["last_check"], "2027-01-15T08:00:00Z");
+        assert!(check["perfdata"].is_array());
+        assert!(json.get("changes").is_none());
+    }
+
+    #[test]
+    fn an_empty_agent_is_ok() {
+        let report = StatusReport::build(
+            &snapshot(&[]),
+            false,
+            SystemTime::now(),
+            Some(Duration::from_secs(60)),
+        );
+        assert_eq!(report.state, State::Ok);
+        assert!(report.all_hard_ok());
+        assert_eq!(report.changes.unwrap().len(), 0);
+    }
+}
