@@ -6,21 +6,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use monchero_core::schedule::first_run;
+use monchero_core::schedule::plan;
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
 use crate::util::*;
 
 /// A daemon under test, killed when dropped.
-struct Agent {
+pub struct Agent {
     child: Child,
     config: PathBuf,
     log: PathBuf,
 }
 
 impl Agent {
-    fn start(config: &Path, dir: &Path) -> Agent {
+    pub fn start(config: &Path, dir: &Path) -> Agent {
         let log = dir.join(format!("agent-{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = monchero()
@@ -36,20 +36,20 @@ impl Agent {
         agent
     }
 
-    fn pid(&self) -> Pid {
+    pub fn pid(&self) -> Pid {
         Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap()
     }
 
-    fn signal(&self, signal: Signal) {
+    pub fn signal(&self, signal: Signal) {
         kill_process(self.pid(), signal).unwrap();
     }
 
     /// `monchero status --json` with this agent's config: (json, exit status).
-    fn status(&self) -> (Value, i32) {
+    pub fn status(&self) -> (Value, i32) {
         status_json(&self.config)
     }
 
-    fn check_now(&self, name: &str) -> Value {
+    pub fn check_now(&self, name: &str) -> Value {
         let output = monchero()
             .args(["check-now", "--json", "--config"])
             .arg(&self.config)
@@ -61,7 +61,7 @@ impl Agent {
         })
     }
 
-    fn wait_until(&self, ready: impl Fn(&Value) -> bool, what: &str) -> Value {
+    pub fn wait_until(&self, ready: impl Fn(&Value) -> bool, what: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (status, _) = self.status();
@@ -77,12 +77,12 @@ impl Agent {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM and the exit status.
-    fn stop(mut self) -> i32 {
+    pub fn stop(mut self) -> i32 {
         self.signal(Signal::TERM);
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
@@ -101,7 +101,7 @@ fn status_json(config: &Path) -> (Value, i32) {
     (json, output.status.code().unwrap_or(-1))
 }
 
-fn check<'a>(status: &'a Value, name: &str) -> &'a Value {
+pub fn check<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["checks"]
         .as_array()
         .and_then(|checks| checks.iter().find(|c| c["name"] == name))
@@ -119,12 +119,12 @@ fn step(status: &Value, name: &str) -> (String, String, u64) {
 }
 
 /// A test directory with a plugin whose exit code is in the file `code`.
-struct Setup {
-    plugins: Plugins,
+pub struct Setup {
+    pub plugins: Plugins,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    pub fn new() -> Setup {
         let plugins = Plugins::new();
         let code = plugins.path("code");
         std::fs::write(&code, "0").unwrap();
@@ -138,18 +138,20 @@ impl Setup {
         Setup { plugins }
     }
 
-    fn set_code(&self, code: u8) {
+    pub fn set_code(&self, code: u8) {
         std::fs::write(self.plugins.path("code"), code.to_string()).unwrap();
     }
 
-    fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.plugins.dir.path()
     }
 
     /// Writes `agent.toml` with these checks (names using check_file).
-    fn config(&self, checks: &[&str], extra: &str) -> PathBuf {
-        let mut text =
-            format!("[agent]\nstate_dir = \"{}\"\n\n", self.dir().join("state").display());
+    pub fn config(&self, checks: &[&str], extra: &str) -> PathBuf {
+        let mut text = format!(
+            "[agent]\nstate_dir = \"{}\"\nmax_check_spread = \"1h\"\n\n",
+            self.dir().join("state").display()
+        );
         for name in checks {
             // Long intervals: the test drives every run with check-now.
             text.push_str(&format!(
@@ -165,14 +167,14 @@ impl Setup {
 }
 
 /// A check name starting with `base` whose first run falls more than ten
-/// minutes into a 1 h interval (the scheduler spreads first runs by a hash
-/// of the name): while a test lasts, only check-now runs it.
-fn quiet(base: &str) -> String {
+/// minutes after the start (the configs here spread first runs over an
+/// hour, by a hash of the name): while a test lasts, only check-now runs it.
+pub fn quiet(base: &str) -> String {
     let start = std::time::Instant::now();
     let hour = Duration::from_secs(3600);
     (0..)
         .map(|i| format!("{base}{i}"))
-        .find(|name| first_run(start, hour, name) - start > Duration::from_secs(600))
+        .find(|name| plan(start, hour, hour, name).first - start > Duration::from_secs(600))
         .unwrap_or_default()
 }
 

@@ -14,3 +14,5 @@ mod check_now;
 mod cli;
 // `monchero run` driven through `status` and `check-now NAME`.
 mod daemon;
+// Actions on state changes, through the daemon.
+mod actions;

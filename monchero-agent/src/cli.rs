@@ -5,10 +5,22 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// What `monchero --version` prints after the name: the crate version, the
+/// git commit and the build date, which build.rs provides ("unknown"
+/// commit outside a git checkout), e.g. `0.1.0 (abc123456 2026-11-27)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MONCHERO_GIT_COMMIT"),
+    " ",
+    env!("MONCHERO_BUILD_DATE"),
+    ")"
+);
+
 /// Monchero: runs Nagios/Icinga plugins and built-in checks, keeps their
 /// state, and acts when it changes.
 #[derive(Debug, Parser)]
-#[command(name = "monchero", version, about, max_term_width = 100)]
+#[command(name = "monchero", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     /// When to colour the output: auto (on a terminal, unless NO_COLOR is
     /// set), always or never.
@@ -56,6 +68,10 @@ pub enum Command {
     /// Work with the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+
+    /// Print man pages and shell completions, for packagers (hidden).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
 }
 
 /// `--config FILE`, shared by every command that reads the config.
@@ -143,6 +159,33 @@ pub struct CheckNowArgs {
 pub enum ConfigCommand {
     /// Validate the config; print every error as FILE:LINE:COLUMN: cause.
     Check(ConfigArg),
+}
+
+/// `monchero generate ...`: assets built from these very definitions, so
+/// the man pages and completions never disagree with `--help`.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print a man page (roff) to stdout.
+    Man(ManArgs),
+    /// Print the completion script for a shell to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `monchero generate man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page to print: `monchero` (the default) or one per subcommand,
+    /// e.g. `monchero-check-now`.
+    #[arg(value_name = "PAGE", default_value = "monchero", conflicts_with = "list")]
+    pub page: String,
+
+    /// Print the name of every page instead, one per line.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// A duration as people write it: `30s`, `5m`, `1h30m`, or plain seconds.

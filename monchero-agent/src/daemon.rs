@@ -18,9 +18,10 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use monchero_core::builtin::BuiltinCheck;
 use monchero_core::command::CommandLine;
+use monchero_core::event::Event;
 use monchero_core::result::{RawRun, Termination};
 use monchero_core::runner::{Runner, RunnerConfig};
-use monchero_core::schedule::{Schedule, first_run, next_slot};
+use monchero_core::schedule::{Schedule, next_slot, plan};
 use monchero_core::tracker::CheckState;
 use monchero_core::{CheckResult, State};
 use tokio::signal::unix::{SignalKind, signal};
@@ -29,6 +30,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::EX_CONFIG;
+use crate::actions::{ActionDone, Actions};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::self_check::{self, AgentStats};
@@ -144,6 +146,8 @@ struct Daemon {
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     control_rx: mpsc::Receiver<Incoming>,
+    actions: Actions,
+    action_rx: mpsc::UnboundedReceiver<ActionDone>,
     socket: PathBuf,
 }
 
@@ -180,6 +184,7 @@ impl Daemon {
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (actions, action_rx) = Actions::new();
         let mut daemon = Daemon {
             config,
             config_path,
@@ -196,6 +201,8 @@ impl Daemon {
             done_tx,
             done_rx,
             control_rx,
+            actions,
+            action_rx,
             socket,
         };
         daemon.rebuild(Instant::now(), now);
@@ -216,34 +223,43 @@ impl Daemon {
         self.index.clear();
         self.schedule.clear();
         self.ready.clear();
+        self.actions.configure(&self.config.actions);
         for spec in &self.config.checks {
             let job = Job::new(spec);
             let spec = Arc::new(spec.clone());
+            let fresh = || {
+                plan(now.into_std(), spec.interval, self.config.agent.max_check_spread, &spec.name)
+            };
             let slot = match old.remove(&spec.name) {
                 Some(previous) if previous.spec.interval == spec.interval => {
                     Slot { spec: spec.clone(), job, ..previous }
                 }
                 Some(previous) => {
-                    let anchor =
-                        Instant::from_std(first_run(now.into_std(), spec.interval, &spec.name));
-                    Slot { spec: spec.clone(), job, anchor, planned: anchor, ..previous }
+                    let plan = fresh();
+                    let (anchor, planned) =
+                        (Instant::from_std(plan.anchor), Instant::from_std(plan.first));
+                    Slot { spec: spec.clone(), job, anchor, planned, ..previous }
                 }
                 None => {
-                    let anchor =
-                        Instant::from_std(first_run(now.into_std(), spec.interval, &spec.name));
+                    let plan = fresh();
+                    let (anchor, planned) =
+                        (Instant::from_std(plan.anchor), Instant::from_std(plan.first));
                     Slot {
                         spec: spec.clone(),
                         job,
                         anchor,
-                        planned: anchor,
+                        planned,
                         running: false,
                         runs_started: 0,
                     }
                 }
             };
-            let saved = self.snapshot.checks.entry(spec.name.clone()).or_insert_with(|| {
-                SavedCheck { max_attempts: spec.tracker.attempts, state: CheckState::new(wall) }
-            });
+            let saved =
+                self.snapshot.checks.entry(spec.name.clone()).or_insert_with(|| SavedCheck {
+                    max_attempts: spec.tracker.attempts,
+                    state: CheckState::new(wall),
+                    last_action: None,
+                });
             saved.max_attempts = spec.tracker.attempts;
             if !slot.running {
                 self.schedule.push(self.slots.len(), slot.planned.into_std());
@@ -269,6 +285,7 @@ impl Daemon {
             tokio::select! {
                 () = sleep_until(due) => self.start_due(),
                 Some(done) = self.done_rx.recv() => self.finish(done),
+                Some(done) = self.action_rx.recv() => self.action_finished(done),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
                 _ = flush.tick() => self.flush(),
                 _ = hangup.recv() => self.reload(),
@@ -354,7 +371,12 @@ impl Daemon {
         };
         let (before, before_type) = (saved.state.state, saved.state.state_type);
         let outcome = saved.state.observe(&spec.tracker, done.result, wall);
+        let host = &self.snapshot.host;
         let state = &saved.state;
+        let events: Vec<Event> =
+            Event::from_outcome(&spec.name, host, state, &outcome, spec.tracker.attempts, wall)
+                .collect();
+        let flapping = state.flapping;
         let retrying = state.is_retrying();
         let change =
             ((state.state, state.state_type) != (before, before_type)).then(|| ChangeRecord {
@@ -383,6 +405,9 @@ impl Daemon {
         if let Some(flapping) = outcome.flapping {
             info!(message = "Flapping.", check = %spec.name, event = ?flapping);
         }
+        for event in events {
+            self.actions.dispatch(&spec, event, flapping);
+        }
         self.dirty = true;
 
         let slot = &mut self.slots[index];
@@ -404,6 +429,31 @@ impl Daemon {
         slot.planned = next;
         self.schedule.push(index, next.into_std());
         self.start_ready(now);
+    }
+
+    fn action_finished(&mut self, done: ActionDone) {
+        let record = self.actions.finish(&done);
+        let check = &done.event.check;
+        if let Some(saved) = self.snapshot.checks.get_mut(check) {
+            saved.last_action = Some(record);
+            self.dirty = true;
+        }
+        if done.action.recheck {
+            if let Some(&index) = self.index.get(check) {
+                self.run_soon(index, Instant::now());
+                self.start_due();
+            }
+        }
+    }
+
+    /// Plans a check for `now`, superseding its planned run; a running
+    /// check gets its next run as soon as this one finishes.
+    fn run_soon(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        slot.planned = now;
+        if !slot.running {
+            self.schedule.push(index, now.into_std());
+        }
     }
 
     fn answer_pending(&mut self, done: &Done) {
@@ -480,15 +530,11 @@ impl Daemon {
         let now = Instant::now();
         let mut wanted = Vec::with_capacity(indices.len());
         for index in indices {
-            let slot = &mut self.slots[index];
             // A run already going started before the request: wait for the
             // one after it, which `finish` schedules at once.
-            let first_counted = slot.runs_started + 1;
-            slot.planned = now;
-            if !slot.running {
-                self.schedule.push(index, now.into_std());
-            }
-            wanted.push((slot.spec.clone(), first_counted, None));
+            let first_counted = self.slots[index].runs_started + 1;
+            self.run_soon(index, now);
+            wanted.push((self.slots[index].spec.clone(), first_counted, None));
         }
         Ok(wanted)
     }
@@ -555,6 +601,19 @@ impl Daemon {
                     warn!(
                         message = "Checks still running at exit were abandoned.",
                         running = self.in_flight
+                    );
+                    break;
+                }
+            }
+        }
+        while self.actions.busy() > 0 {
+            match tokio::time::timeout_at(deadline, self.action_rx.recv()).await {
+                Ok(Some(done)) => self.action_finished(done),
+                _ => {
+                    let count = self.actions.busy();
+                    warn!(
+                        message = "Actions still queued or running at exit were abandoned.",
+                        count
                     );
                     break;
                 }

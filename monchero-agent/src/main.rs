@@ -4,13 +4,16 @@
 //! and presentation live here; running checks and keeping their state is
 //! `monchero-core`'s job.
 
+mod actions;
 mod check_now;
 mod cli;
 mod color;
 mod config;
 mod control;
 mod daemon;
+mod generate;
 mod logging;
+mod notify;
 mod render;
 mod self_check;
 mod state_file;
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(&args, &palette),
         Command::CheckNow(args) => check_now::run(&args, &palette),
         Command::Config(ConfigCommand::Check(args)) => Ok(config_check(args.config.as_deref())),
+        Command::Generate(command) => generate::run(&command),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

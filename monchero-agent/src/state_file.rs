@@ -19,6 +19,8 @@ use monchero_core::State;
 use monchero_core::tracker::{CheckState, StateType};
 use serde::{Deserialize, Serialize};
 
+use crate::actions::ActionRecord;
+
 /// Bumped when the layout changes incompatibly.
 const FORMAT_VERSION: u32 = 1;
 
@@ -37,11 +39,14 @@ pub struct Snapshot {
     pub changes: VecDeque<ChangeRecord>,
 }
 
-/// One check as saved: its tracker state and the attempt limit in force.
+/// One check as saved: its tracker state, the attempt limit in force and
+/// the last action run for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedCheck {
     pub max_attempts: u32,
     pub state: CheckState,
+    #[serde(default)]
+    pub last_action: Option<ActionRecord>,
 }
 
 /// One state change (soft or hard), for the history an operator reads.
@@ -198,7 +203,9 @@ mod tests {
         let mut snapshot = Snapshot::new("web1".into(), now);
         let mut state = CheckState::new(now);
         state.observe_state(&Default::default(), State::Critical, now);
-        snapshot.checks.insert("disk".into(), SavedCheck { max_attempts: 3, state });
+        snapshot
+            .checks
+            .insert("disk".into(), SavedCheck { max_attempts: 3, state, last_action: None });
         snapshot
     }
 

@@ -222,9 +222,15 @@ fn write_row(
     let attempt = format!("{kind} {}/{}", check.attempt, check.max_attempts);
     let since = ago(&check.since, now);
     let flapping = if check.flapping { " ~flapping" } else { "" };
+    let failed_action = match &check.last_action {
+        Some(action) if !action.ok => format!(" [action {} failed]", action.action),
+        _ => String::new(),
+    };
     let prefix = format!("{:<8}  {attempt:<9} {since:>4}  {:<name_width$}  ", "", check.name);
     let summary = sanitize(&check.summary, false);
-    let room = width.map(|w| w.saturating_sub(prefix.chars().count() + flapping.len()));
+    let room = width.map(|w| {
+        w.saturating_sub(prefix.chars().count() + flapping.len() + failed_action.chars().count())
+    });
     let summary: String = match room {
         Some(room) if summary.chars().count() > room => {
             summary.chars().take(room.saturating_sub(1)).chain(['…']).collect()
@@ -233,7 +239,7 @@ fn write_row(
     };
     writeln!(
         out,
-        "{}  {} {since:>4}  {:<name_width$}  {summary}{}",
+        "{}  {} {since:>4}  {:<name_width$}  {summary}{}{}",
         format_args!("{:<8}", check.state.label()).style(palette.state(check.state)),
         format_args!("{attempt:<9}").style(if check.state_type == StateType::Soft {
             palette.dim()
@@ -242,6 +248,7 @@ fn write_row(
         }),
         check.name,
         flapping.style(palette.state(State::Warning)),
+        failed_action.style(palette.state(State::Critical)),
     )
 }
 

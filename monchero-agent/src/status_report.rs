@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use monchero_core::State;
+use monchero_core::event::EventKind;
 use monchero_core::perfdata::PerfData;
 use monchero_core::tracker::StateType;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,20 @@ pub struct CheckStatus {
     pub summary: String,
     pub perfdata: Vec<PerfData>,
     pub flapping: bool,
+    /// The last action run for this check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<ActionView>,
+}
+
+/// An action run, as the JSON shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionView {
+    pub action: String,
+    pub event: EventKind,
+    pub at: String,
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    pub summary: String,
 }
 
 /// One state change, as the JSON shows it.
@@ -98,6 +113,14 @@ impl StatusReport {
                         .map_or_else(|| "(not checked yet)".to_owned(), |r| r.summary.clone()),
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
+                    last_action: saved.last_action.as_ref().map(|record| ActionView {
+                        action: record.action.clone(),
+                        event: record.event,
+                        at: rfc3339(record.at),
+                        ok: record.ok,
+                        exit_code: record.exit_code,
+                        summary: record.summary.clone(),
+                    }),
                 }
             })
             .collect();
@@ -162,7 +185,10 @@ mod tests {
         for (name, state) in states {
             let mut check = CheckState::new(now);
             check.observe_state(&config, *state, now);
-            snapshot.checks.insert((*name).into(), SavedCheck { max_attempts: 1, state: check });
+            snapshot.checks.insert(
+                (*name).into(),
+                SavedCheck { max_attempts: 1, state: check, last_action: None },
+            );
         }
         snapshot
     }

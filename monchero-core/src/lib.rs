@@ -12,6 +12,8 @@
 //! - [`output`]: splitting plugin output into summary, long output and
 //!   perfdata;
 //! - [`schedule`]: when each check runs next, from one timer queue;
+//! - [`event`]: what actions receive on a hard change or flapping, and the
+//!   triggers they subscribe to;
 //! - [`result`]: the owned result of one check run and how a process's
 //!   termination maps to a state;
 //! - [`tracker`]: soft/hard states per check, Nagios-style debouncing and flap detection;
@@ -40,6 +42,7 @@
 pub mod builtin;
 #[cfg(feature = "runner")]
 pub mod command;
+pub mod event;
 pub mod output;
 pub mod perfdata;
 #[cfg(feature = "runner")]

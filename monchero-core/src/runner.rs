@@ -22,8 +22,8 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use rustix::process::Signal;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::command::CommandLine;
@@ -82,6 +82,16 @@ impl Default for RunnerConfig {
     }
 }
 
+/// Inputs of one run beyond the command, for actions: an event in the
+/// environment and as JSON on stdin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunInput<'a> {
+    /// Variables for this run only, on top of [`RunnerConfig::env`].
+    pub env: &'a [(String, String)],
+    /// What the process reads on stdin; `/dev/null` when `None`.
+    pub stdin: Option<&'a [u8]>,
+}
+
 /// Runs plugins; cheap to share (`&Runner`) between concurrent runs.
 #[derive(Debug, Clone, Default)]
 pub struct Runner {
@@ -108,12 +118,25 @@ impl Runner {
     ///
     /// Cancel-safe: dropping the future kills the plugin's process group.
     pub async fn run_with_timeout(&self, command: &CommandLine, limit: Duration) -> CheckResult {
+        self.run_with_input(command, limit, RunInput::default()).await
+    }
+
+    /// Runs `command` with a timeout and per-run input (an action's event).
+    ///
+    /// Cancel-safe: dropping the future kills the process group.
+    pub async fn run_with_input(
+        &self,
+        command: &CommandLine,
+        limit: Duration,
+        input: RunInput<'_>,
+    ) -> CheckResult {
         let started = Instant::now();
         let mut stdout = Capture::new(self.config.output_limit);
         let mut stderr = Capture::new(STDERR_LIMIT.min(self.config.output_limit));
-        let termination = match self.command(command).spawn() {
+        let termination = match self.command(command, &input).spawn() {
             Ok(child) => {
-                self.supervise(child, started + limit, limit, &mut stdout, &mut stderr).await
+                let io = Io { stdin: input.stdin, stdout: &mut stdout, stderr: &mut stderr };
+                self.supervise(child, started + limit, limit, io).await
             }
             Err(error) => Termination::SpawnFailed(spawn_failure(command, &error)),
         };
@@ -132,7 +155,7 @@ impl Runner {
         })
     }
 
-    fn command(&self, command: &CommandLine) -> Command {
+    fn command(&self, command: &CommandLine, input: &RunInput<'_>) -> Command {
         let mut cmd = match command {
             CommandLine::Exec { program, args } => {
                 let mut cmd = Command::new(program);
@@ -148,11 +171,11 @@ impl Runner {
         if self.config.env_clear {
             cmd.env_clear();
         }
-        cmd.envs(self.config.env.iter().map(|(k, v)| (k, v)));
+        cmd.envs(self.config.env.iter().chain(input.env).map(|(k, v)| (k, v)));
         if let Some(cwd) = &self.config.cwd {
             cmd.current_dir(cwd);
         }
-        cmd.stdin(Stdio::null())
+        cmd.stdin(if input.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -167,13 +190,17 @@ impl Runner {
         mut child: Child,
         deadline: Instant,
         limit: Duration,
-        stdout: &mut Capture,
-        stderr: &mut Capture,
+        io: Io<'_>,
     ) -> Termination {
         let group = ProcessGroup::led_by(child.id());
-        let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
+        let (in_pipe, out_pipe, err_pipe) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let reading = async {
-            tokio::join!(stdout.fill(out_pipe), stderr.fill(err_pipe));
+            tokio::join!(
+                feed(in_pipe, io.stdin),
+                io.stdout.fill(out_pipe),
+                io.stderr.fill(err_pipe)
+            );
         };
         tokio::pin!(reading);
         let mut eof = false;
@@ -257,6 +284,21 @@ fn spawn_failure(command: &CommandLine, error: &io::Error) -> SpawnFailure {
         _ => SpawnFailureKind::Other(error.to_string()),
     };
     SpawnFailure { program: command.program().to_owned(), kind }
+}
+
+/// The streams of one run.
+struct Io<'a> {
+    stdin: Option<&'a [u8]>,
+    stdout: &'a mut Capture,
+    stderr: &'a mut Capture,
+}
+
+/// Writes the run's input and closes stdin. A process that exits without
+/// reading it makes the write fail, which is its business, not an error.
+async fn feed(pipe: Option<ChildStdin>, input: Option<&[u8]>) {
+    if let (Some(mut pipe), Some(input)) = (pipe, input) {
+        let _ = pipe.write_all(input).await;
+    }
 }
 
 /// One output stream, kept up to a limit and drained beyond it.
@@ -359,6 +401,24 @@ mod tests {
         };
         let result = runner(config).run(&sh("echo \"${HOME:-no home} $ONLY\"")).await;
         assert_eq!(result.summary, "no home this");
+    }
+
+    #[tokio::test]
+    async fn per_run_input_reaches_stdin_and_the_environment() {
+        let env = [("MONCHERO_CHECK".to_owned(), "web".to_owned())];
+        let input = RunInput { env: &env, stdin: Some(b"{\"state\":\"critical\"}") };
+        let command = sh("read line; echo \"$MONCHERO_CHECK got $line\"");
+        let result =
+            Runner::default().run_with_input(&command, Duration::from_secs(5), input).await;
+        assert_eq!(result.summary, "web got {\"state\":\"critical\"}");
+        // A process that ignores a large input does not hang the run.
+        let big = vec![b'x'; 1 << 20];
+        let input = RunInput { env: &[], stdin: Some(&big) };
+        let result = Runner::default()
+            .run_with_input(&sh("echo ignored"), Duration::from_secs(5), input)
+            .await;
+        assert_eq!(result.summary, "ignored");
+        assert!(!result.timed_out);
     }
 
     #[tokio::test]

@@ -5,10 +5,10 @@
 //! check, so 1000 checks cost one timer in the runtime, not 1000.
 //!
 //! Three rules shape the times:
-//! - **Spread:** a check's first run is offset into its interval by a
-//!   stable hash of its name, so 1000 checks with the same interval do not
-//!   all fire in the same second after a start, and a restart keeps each
-//!   check's phase.
+//! - **Spread:** a check's first run is offset into a short start-up window
+//!   and its regular runs into its interval, both by a stable hash of its
+//!   name, so 1000 checks with the same interval do not all fire in the same
+//!   second, and a restart keeps each check's phase.
 //! - **No drift:** regular runs happen at `anchor + k × interval`, computed
 //!   from the planned time, never from when the previous run finished.
 //! - **Overload is counted, not queued:** when a check's next slot has
@@ -20,16 +20,37 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-/// The time of a check's first run after `start`: `start` plus a stable
-/// offset within `interval` derived from the check's name.
-pub fn first_run(start: Instant, interval: Duration, name: &str) -> Instant {
-    let nanos = interval.as_nanos();
-    if nanos == 0 {
-        return start;
+/// When a check runs after the agent starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Its first run: within `spread` of the start, so a fresh agent has a
+    /// full picture within seconds even for checks with long intervals.
+    pub first: Instant,
+    /// The origin of its grid of regular runs, `anchor + k × interval`:
+    /// offset within the whole interval, so steady-state runs are spread
+    /// evenly rather than bunched into the start-up window.
+    pub anchor: Instant,
+}
+
+/// The plan of a check called `name` for an agent started at `start`. Both
+/// offsets come from a stable hash of the name, so a restart keeps each
+/// check's phase.
+pub fn plan(start: Instant, interval: Duration, spread: Duration, name: &str) -> Plan {
+    let hash = fnv1a(name.as_bytes());
+    Plan {
+        first: start + offset(hash, interval.min(spread)),
+        anchor: start + offset(hash, interval),
     }
-    let offset = u128::from(fnv1a(name.as_bytes())) % nanos;
-    // The offset is below `interval`, which is a Duration: it fits.
-    start + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+}
+
+/// `hash` reduced into `0..window`.
+fn offset(hash: u64, window: Duration) -> Duration {
+    let nanos = window.as_nanos();
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    // Below `window`, which is a Duration: it fits.
+    Duration::from_nanos(u64::try_from(u128::from(hash) % nanos).unwrap_or(u64::MAX))
 }
 
 /// FNV-1a, 64 bit. std's `DefaultHasher` may change between Rust releases,
@@ -127,19 +148,30 @@ mod tests {
     const MIN: Duration = Duration::from_secs(60);
 
     #[test]
-    fn first_runs_spread_over_the_interval_and_are_stable() {
+    fn regular_runs_spread_over_the_interval_and_are_stable() {
         let start = Instant::now();
-        let offsets: Vec<Duration> =
-            (0..1000).map(|i| first_run(start, MIN, &format!("check-{i}")) - start).collect();
-        assert!(offsets.iter().all(|offset| *offset < MIN));
+        let spread = Duration::from_secs(10);
+        let plans: Vec<Plan> =
+            (0..1000).map(|i| plan(start, MIN, spread, &format!("check-{i}"))).collect();
+        assert!(plans.iter().all(|p| p.anchor - start < MIN && p.first - start < spread));
         // No one-second bucket gets more than a few times its fair share (1000/60).
         let mut buckets = [0u32; 60];
-        for offset in &offsets {
-            buckets[offset.as_secs() as usize] += 1;
+        for p in &plans {
+            buckets[(p.anchor - start).as_secs() as usize] += 1;
         }
         assert!(buckets.iter().all(|&n| n <= 40), "{buckets:?}");
-        assert_eq!(first_run(start, MIN, "check-7") - start, offsets[7], "stable for a name");
-        assert_eq!(first_run(start, Duration::ZERO, "x"), start);
+        assert_eq!(plan(start, MIN, spread, "check-7"), plans[7], "stable for a name");
+    }
+
+    #[test]
+    fn first_runs_come_within_the_spread_or_the_interval() {
+        let start = Instant::now();
+        let p = plan(start, Duration::from_secs(3600), Duration::from_secs(10), "disk");
+        assert!(p.first - start < Duration::from_secs(10));
+        let short = plan(start, Duration::from_secs(2), Duration::from_secs(10), "disk");
+        assert!(short.first - start < Duration::from_secs(2));
+        let none = plan(start, Duration::ZERO, Duration::ZERO, "x");
+        assert_eq!((none.first, none.anchor), (start, start));
     }
 
     #[test]

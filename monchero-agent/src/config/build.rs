@@ -39,6 +39,7 @@ const MAX_DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(15);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_CONCURRENT: usize = 64;
+const DEFAULT_MAX_CHECK_SPREAD: Duration = Duration::from_secs(10);
 
 /// The config in `text`, read from `file`.
 pub(super) fn parse_file(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
@@ -217,7 +218,15 @@ impl Loader {
             flap_detection: raw.flap_detection.unwrap_or(true),
             flap: self.flap_thresholds(raw),
         };
-        let agent = AgentConfig { hostname, state_dir, max_concurrent, plugin_path, timeout_state };
+        let max_check_spread = duration(&raw.max_check_spread).unwrap_or(DEFAULT_MAX_CHECK_SPREAD);
+        let agent = AgentConfig {
+            hostname,
+            state_dir,
+            max_concurrent,
+            max_check_spread,
+            plugin_path,
+            timeout_state,
+        };
         (agent, defaults)
     }
 
@@ -453,7 +462,8 @@ impl Loader {
             None => ActionTrigger::ALL.to_vec(),
         };
         let timeout = duration(&raw.timeout).unwrap_or(DEFAULT_ACTION_TIMEOUT);
-        Some(ActionConfig { name: name?, command: command?, on, timeout })
+        let recheck = raw.recheck.unwrap_or(false);
+        Some(ActionConfig { name: name?, command: command?, on, timeout, recheck })
     }
 
     fn checks(
@@ -811,7 +821,7 @@ fn trigger_message(trigger: &str) -> String {
         Some(close) => format!("{trigger:?} is not an action trigger: did you mean {close:?}?"),
         None => format!(
             "{trigger:?} is not an action trigger; on takes \"warning\", \"critical\", \
-             \"unknown\" and \"recovery\""
+             \"unknown\", \"recovery\" and \"flapping\""
         ),
     }
 }

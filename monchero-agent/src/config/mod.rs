@@ -79,6 +79,10 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// How many checks may run at once; default 64.
     pub max_concurrent: usize,
+    /// The window over which checks' first runs after a start are spread
+    /// (Nagios's `max_service_check_spread`); default 10 s, so a fresh
+    /// agent has a full picture within seconds.
+    pub max_check_spread: Duration,
     /// Where bare plugin names are looked up before `PATH`; default
     /// `monchero_core::plugin_path::DEFAULT_PLUGIN_PATH`.
     pub plugin_path: Vec<PathBuf>,
@@ -135,50 +139,13 @@ pub struct ActionConfig {
     pub on: Vec<ActionTrigger>,
     /// Longest a run may take; default 30 s.
     pub timeout: Duration,
+    /// Run the check again as soon as the action finishes: the remediation
+    /// loop ("restart the service, then see whether it is back").
+    pub recheck: bool,
 }
 
-/// A kind of hard state change an action can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActionTrigger {
-    /// A hard change to WARNING.
-    Warning,
-    /// A hard change to CRITICAL.
-    Critical,
-    /// A hard change to UNKNOWN.
-    Unknown,
-    /// A hard change from a problem back to OK.
-    Recovery,
-}
-
-impl ActionTrigger {
-    /// Every trigger, in the order the docs list them.
-    pub const ALL: [ActionTrigger; 4] = [
-        ActionTrigger::Warning,
-        ActionTrigger::Critical,
-        ActionTrigger::Unknown,
-        ActionTrigger::Recovery,
-    ];
-
-    /// The name used in the config's `on` lists.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionTrigger::Warning => "warning",
-            ActionTrigger::Critical => "critical",
-            ActionTrigger::Unknown => "unknown",
-            ActionTrigger::Recovery => "recovery",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<ActionTrigger> {
-        ActionTrigger::ALL.into_iter().find(|trigger| trigger.as_str() == name)
-    }
-}
-
-impl fmt::Display for ActionTrigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A kind of event an action subscribes to; the names are the config's.
+pub use monchero_core::event::Trigger as ActionTrigger;
 
 /// Loads the configuration.
 ///

@@ -38,6 +38,7 @@ pub(super) struct RawAgent {
     pub plugin_path: Strings,
     pub include: Strings,
     pub max_concurrent: Option<Spanned<usize>>,
+    pub max_check_spread: Duration,
 }
 
 /// One `[[check]]`.
@@ -67,6 +68,7 @@ pub(super) struct RawAction {
     pub shell: Option<bool>,
     pub on: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Duration,
+    pub recheck: Option<bool>,
 }
 
 /// A check's `env` table, in the order the parser yields it.
@@ -122,6 +124,7 @@ impl Section {
                 "plugin_path",
                 "include",
                 "max_concurrent",
+                "max_check_spread",
             ],
             Section::Check => &[
                 "name",
@@ -137,7 +140,7 @@ impl Section {
                 "actions",
                 "env",
             ],
-            Section::Action => &["name", "command", "shell", "on", "timeout"],
+            Section::Action => &["name", "command", "shell", "on", "timeout", "recheck"],
         }
     }
 
@@ -349,7 +352,7 @@ mod tests {
         );
         assert_eq!(
             unknown_key("zz", Section::Action, "[[action]]"),
-            r#"unknown key "zz" in [[action]]; remove it or use one of: name, command, shell, on, timeout"#
+            r#"unknown key "zz" in [[action]]; remove it or use one of: name, command, shell, on, timeout, recheck"#
         );
     }
 

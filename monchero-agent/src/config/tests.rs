@@ -178,7 +178,7 @@ fn actions_default_to_every_trigger_and_30_seconds() {
     assert_eq!(config.actions[0].on, ActionTrigger::ALL);
     assert_eq!(config.actions[0].timeout, Duration::from_secs(30));
     let triggers: Vec<String> = ActionTrigger::ALL.iter().map(ToString::to_string).collect();
-    assert_eq!(triggers, ["warning", "critical", "unknown", "recovery"]);
+    assert_eq!(triggers, ["warning", "critical", "unknown", "recovery", "flapping"]);
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn unknown_keys_suggest_the_closest_known_one() {
     assert_eq!(
         errors("[agent]\nfoo = 1\n[[checks]]\nname = \"x\"\n[check.x]\n"),
         [
-            r#"/etc/monchero/agent.toml:2:1: unknown key "foo" in [agent]; remove it or use one of: hostname, state_dir, interval, retry_interval, timeout, attempts, recovery_attempts, timeout_state, flap_detection, flap_low, flap_high, plugin_path, include, max_concurrent"#,
+            r#"/etc/monchero/agent.toml:2:1: unknown key "foo" in [agent]; remove it or use one of: hostname, state_dir, interval, retry_interval, timeout, attempts, recovery_attempts, timeout_state, flap_detection, flap_low, flap_high, plugin_path, include, max_concurrent, max_check_spread"#,
             r#"/etc/monchero/agent.toml:3:3: unknown key "checks" at the top level: did you mean "check"?"#,
             "/etc/monchero/agent.toml:5:2: check must be written [[check]], with double brackets: each check is one entry of a list",
         ]
@@ -429,7 +429,7 @@ on = ["problem", "recovry"]
             "/etc/monchero/agent.toml:6:18: max_concurrent must be 1 or more: it is how many checks may run at the same time",
             "/etc/monchero/agent.toml:11:21: recovery_attempts must be 1 or more: it is how many OK results in a row make a recovery hard (1 makes it hard at once)",
             r#"/etc/monchero/agent.toml:12:17: timeout_state "bad" is not a state; use "ok", "warning", "critical" or "unknown""#,
-            r#"/etc/monchero/agent.toml:18:7: "problem" is not an action trigger; on takes "warning", "critical", "unknown" and "recovery""#,
+            r#"/etc/monchero/agent.toml:18:7: "problem" is not an action trigger; on takes "warning", "critical", "unknown", "recovery" and "flapping""#,
             r#"/etc/monchero/agent.toml:18:18: "recovry" is not an action trigger: did you mean "recovery"?"#,
         ]
     );
