@@ -207,9 +207,11 @@ fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
 /// Writes to stdout; a reader that closed the pipe early (`| head`) wanted
 /// no more, which is not an error.
 pub fn print(
-    write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+    write: impl FnOnce(&mut io::BufWriter<io::StdoutLock<'static>>) -> io::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
+    // stdout is line-buffered, and a JSON document is one long line: without
+    // a buffer of our own it goes out in 1 KiB writes.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     match write(&mut out).and_then(|()| out.flush()) {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
             Err(error).context("cannot write to stdout")

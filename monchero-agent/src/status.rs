@@ -30,18 +30,12 @@ const WAIT_OK_POLL: Duration = Duration::from_secs(1);
 /// Shows the status; returns the exit status.
 pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
     let explicit = args.config.config.as_deref();
-    let state_dir = match config::load(explicit) {
-        Ok(config) => config.agent.state_dir,
-        Err(errors) => match config::state_dir_despite_errors(explicit) {
-            Some(dir) => {
-                eprintln!(
-                    "monchero status: the config has errors (see monchero config check); \
-                     showing the state kept in {}",
-                    dir.display()
-                );
-                dir
-            }
-            None => {
+    let state_dir = match config::state_dir(explicit) {
+        Some(dir) => dir,
+        // Unreadable or not TOML: the full load says exactly what is wrong.
+        None => match config::load(explicit) {
+            Ok(config) => config.agent.state_dir,
+            Err(errors) => {
                 eprintln!("{errors}");
                 return Ok(State::Unknown.exit_code());
             }

@@ -181,18 +181,53 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
     parse(&text, &path)
 }
 
-/// The state directory a config names, read leniently: for `status` when
-/// the config has errors (an operator mid-edit still needs to see the state
-/// of the agent running on the last good config). `None` when even that
-/// cannot be read; the default directory when the file does not set one.
-pub fn state_dir_despite_errors(explicit: Option<&Path>) -> Option<PathBuf> {
+/// The state directory a config names, without validating the rest: what
+/// `status` needs, fast with a thousand checks, and still there while an
+/// operator's edit has broken the config (the agent runs on its last good
+/// one). `None` when the file cannot be read or is not TOML.
+pub fn state_dir(explicit: Option<&Path>) -> Option<PathBuf> {
     let path = explicit.map_or_else(paths::default_config_path, Path::to_owned);
-    let table: toml::Table = std::fs::read_to_string(&path).ok()?.parse().ok()?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            return Some(paths::default_state_dir());
+        }
+        Err(_) => return None,
+    };
+    // Parsing a thousand [[check]] tables to read one key was most of
+    // `status`'s time: parse the [agent] table alone when it is written
+    // the usual way, the whole file otherwise.
+    let table: toml::Table = agent_section(&text).unwrap_or(&text).parse().ok()?;
     let Some(dir) = table.get("agent").and_then(|agent| agent.get("state_dir")) else {
         return Some(paths::default_state_dir());
     };
     let dir = Path::new(dir.as_str()?);
     Some(path.parent().unwrap_or(Path::new(".")).join(dir))
+}
+
+/// The text of a `[agent]` table header up to the next table header, when
+/// the file has exactly one such header and no other mention of `agent` a
+/// TOML parser could read as that table (dotted keys, inline tables).
+fn agent_section(text: &str) -> Option<&str> {
+    let header = |line: &str| line.trim_start().starts_with('[');
+    let mut offset = 0;
+    let mut start = None;
+    let mut end = text.len();
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed == "[agent]" {
+            if start.is_some() {
+                return None;
+            }
+            start = Some(offset);
+        } else if start.is_some() && end == text.len() && header(line) {
+            end = offset;
+        } else if !header(line) && trimmed.starts_with("agent") {
+            return None;
+        }
+        offset += line.len();
+    }
+    start.map(|start| &text[start..end])
 }
 
 /// Parses config `text` as if it had been read from `file`: errors name
