@@ -309,3 +309,31 @@ fn status_without_any_state_is_unknown_and_says_why() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no agent has run with the state directory"), "{stderr}");
 }
+
+#[test]
+fn a_reload_keeps_what_built_in_checks_measure_between_runs() {
+    let setup = Setup::new();
+    let app_log = setup.plugins.path("app.log");
+    std::fs::write(&app_log, "started\n").unwrap();
+    let name = quiet("applog");
+    let extra = format!(
+        "[[check]]\nname = \"{name}\"\ncommand = \"builtin:log -f {} -e ERROR\"\ninterval = \"1h\"\n",
+        app_log.display()
+    );
+    let config = setup.config(&[], &extra);
+    let agent = Agent::start(&config, setup.dir());
+    // The first run starts at the end of the file.
+    assert_eq!(agent.check_now(&name)["state"], "ok");
+    std::fs::write(&app_log, "started\nERROR disk gone\n").unwrap();
+    // A reload with the check unchanged must not forget the position.
+    agent.signal(Signal::HUP);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.log_text().contains("Configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload logged:\n{}", agent.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = agent.check_now(&name);
+    assert_eq!(result["state"], "warning", "{result}");
+    assert!(result["summary"].as_str().unwrap().contains("ERROR disk gone"), "{result}");
+    assert_eq!(agent.stop(), 0);
+}

@@ -16,3 +16,7 @@ mod cli;
 mod daemon;
 // Actions on state changes, through the daemon.
 mod actions;
+// `monchero check list [--plugins]`.
+mod check_list;
+// The plugin definitions of plugins-compat/conf.d/, loaded and run.
+mod dropins;

@@ -69,6 +69,10 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
 
+    /// List the built-in checks, or the plugins with ready-made definitions.
+    #[command(subcommand)]
+    Check(CheckSubcommand),
+
     /// Print man pages and shell completions, for packagers (hidden).
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -186,6 +190,18 @@ pub struct ManArgs {
     /// Print the name of every page instead, one per line.
     #[arg(long)]
     pub list: bool,
+}
+
+/// `monchero check ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckSubcommand {
+    /// List the built-in checks: what each measures, its options, an example.
+    List {
+        /// Instead, list the monitoring-plugins that have a ready-made
+        /// definition, and whether each is installed.
+        #[arg(long)]
+        plugins: bool,
+    },
 }
 
 /// A duration as people write it: `30s`, `5m`, `1h30m`, or plain seconds.

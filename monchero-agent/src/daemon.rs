@@ -102,7 +102,20 @@ enum Job {
 }
 
 impl Job {
-    fn new(spec: &CheckConfig) -> Job {
+    /// The job for `spec`. A built-in check whose options did not change
+    /// keeps its job across a reload: `cpu`, `net` and `log` measure
+    /// between runs, and a fresh one would lose that (`log` would skip the
+    /// lines written meanwhile).
+    fn new(spec: &CheckConfig, previous: Option<&Job>) -> Job {
+        match (&spec.command, previous) {
+            (CheckCommand::Builtin(check), Some(Job::Builtin(running))) if **running == *check => {
+                Job::Builtin(running.clone())
+            }
+            _ => Job::fresh(spec),
+        }
+    }
+
+    fn fresh(spec: &CheckConfig) -> Job {
         match &spec.command {
             CheckCommand::Plugin(command) => {
                 Job::Plugin(Arc::new(runner_for(spec)), Arc::new(command.clone()))
@@ -126,10 +139,17 @@ pub fn runner_for(spec: &CheckConfig) -> Runner {
 /// A `check-now NAME` request waiting for fresh results.
 #[derive(Debug)]
 struct PendingRun {
-    /// Per requested check: its name, the first run number that counts,
-    /// and the result once it is in.
-    wanted: Vec<(Arc<CheckConfig>, u64, Option<CheckResult>)>,
+    wanted: Vec<Wanted>,
     reply: oneshot::Sender<Response>,
+}
+
+/// One check a `check-now` request waits for.
+#[derive(Debug)]
+struct Wanted {
+    spec: Arc<CheckConfig>,
+    /// Runs numbered below this started before the request and don't count.
+    first_run: u64,
+    result: Option<CheckResult>,
 }
 
 struct Daemon {
@@ -228,7 +248,7 @@ impl Daemon {
         self.ready.clear();
         self.actions.configure(&self.config.actions);
         for spec in &self.config.checks {
-            let job = Job::new(spec);
+            let job = Job::new(spec, old.get(&spec.name).map(|slot| &slot.job));
             let spec = Arc::new(spec.clone());
             let fresh = || {
                 plan(now.into_std(), spec.interval, self.config.agent.max_check_spread, &spec.name)
@@ -463,23 +483,27 @@ impl Daemon {
     }
 
     fn answer_pending(&mut self, done: &Done) {
-        for pending in &mut self.pending {
-            for (spec, first_run, result) in &mut pending.wanted {
-                if result.is_none() && spec.name == done.spec.name && done.run >= *first_run {
-                    *result = Some(done.result.clone());
-                }
+        if self.pending.is_empty() {
+            return;
+        }
+        for wanted in self.pending.iter_mut().flat_map(|pending| &mut pending.wanted) {
+            if wanted.result.is_none()
+                && wanted.spec.name == done.spec.name
+                && done.run >= wanted.first_run
+            {
+                wanted.result = Some(done.result.clone());
             }
         }
-        let (complete, waiting) = std::mem::take(&mut self.pending)
+        let (complete, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|pending| pending.wanted.iter().all(|(_, _, result)| result.is_some()));
+            .partition(|pending| pending.wanted.iter().all(|wanted| wanted.result.is_some()));
         self.pending = waiting;
         for pending in complete {
             let results = pending
                 .wanted
                 .into_iter()
-                .filter_map(|(spec, _, result)| {
-                    Some(NamedResult { name: spec.name.clone(), result: result? })
+                .filter_map(|wanted| {
+                    Some(NamedResult { name: wanted.spec.name.clone(), result: wanted.result? })
                 })
                 .collect();
             let _ = pending.reply.send(Response::Ran { results });
@@ -510,12 +534,7 @@ impl Daemon {
     }
 
     /// Plans the named checks for now; returns what the request waits for.
-    #[allow(clippy::type_complexity)]
-    fn request_runs(
-        &mut self,
-        names: &[String],
-        all: bool,
-    ) -> Result<Vec<(Arc<CheckConfig>, u64, Option<CheckResult>)>, String> {
+    fn request_runs(&mut self, names: &[String], all: bool) -> Result<Vec<Wanted>, String> {
         let indices: Vec<usize> = if all {
             (0..self.slots.len()).collect()
         } else {
@@ -538,9 +557,9 @@ impl Daemon {
         for index in indices {
             // A run already going started before the request: wait for the
             // one after it, which `finish` schedules at once.
-            let first_counted = self.slots[index].runs_started + 1;
+            let first_run = self.slots[index].runs_started + 1;
             self.run_soon(index, now);
-            wanted.push((self.slots[index].spec.clone(), first_counted, None));
+            wanted.push(Wanted { spec: self.slots[index].spec.clone(), first_run, result: None });
         }
         Ok(wanted)
     }

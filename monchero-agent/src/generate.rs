@@ -165,7 +165,20 @@ fn operator_sections() -> Roff {
 
 /// The completion script for `shell`.
 fn completions(shell: clap_complete::Shell, out: &mut Vec<u8>) {
-    clap_complete::generate(shell, &mut Cli::command(), "monchero", out);
+    clap_complete::generate(shell, &mut completion_command(), "monchero", out);
+}
+
+/// The command line without its hidden subcommands: clap_complete offers
+/// hidden subcommands like the others, and clap cannot remove one, so the
+/// top level is rebuilt from the visible parts.
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    let visible: Vec<clap::Command> =
+        full.get_subcommands().filter(|sub| !sub.is_hide_set()).cloned().collect();
+    clap::Command::new("monchero")
+        .version(crate::cli::VERSION)
+        .args(full.get_arguments().cloned())
+        .subcommands(visible)
 }
 
 #[cfg(test)]
@@ -220,6 +233,8 @@ mod tests {
             completions(shell, &mut out);
             let script = String::from_utf8_lossy(&out);
             assert!(script.contains("check-now"), "{shell}: {script}");
+            assert!(script.contains("color"), "{shell}: the global --color is offered");
+            assert!(!script.contains("generate"), "{shell}: the hidden subcommand is offered");
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `monchero-core`'s job.
 
 mod actions;
+mod check_list;
 mod check_now;
 mod cli;
 mod color;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(&args, &palette),
         Command::CheckNow(args) => check_now::run(&args, &palette),
         Command::Config(ConfigCommand::Check(args)) => Ok(config_check(args.config.as_deref())),
+        Command::Check(cli::CheckSubcommand::List { plugins }) => check_list::run(plugins),
         Command::Generate(command) => generate::run(&command),
     };
     match outcome {

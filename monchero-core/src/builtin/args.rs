@@ -7,7 +7,7 @@
 //! that name the check and the option.
 
 use super::{BuiltinError, BuiltinErrorKind};
-use crate::threshold::{number_prefix_len, parse_number};
+use crate::threshold::{Range, Thresholds, number_prefix_len, parse_number};
 
 /// One option a check accepts.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +168,11 @@ impl Command {
         self.error(BuiltinErrorKind::BadValue, format!("-{short}: {detail}"))
     }
 
+    /// An option the check cannot do without was not given.
+    pub(super) fn missing_option(&self, detail: &str) -> BuiltinError {
+        self.error(BuiltinErrorKind::MissingOption, format!("{detail} (usage: {})", self.usage))
+    }
+
     pub(super) fn conflict(&self, detail: String) -> BuiltinError {
         self.error(BuiltinErrorKind::ConflictingThresholds, detail)
     }
@@ -204,6 +209,54 @@ pub(super) fn or_defaults<T>(
     } else {
         (warning, critical)
     }
+}
+
+/// Refuses a warning level above the critical one, for levels that alert
+/// *above* them (used percentages).
+pub(super) fn check_percent_order(
+    command: &Command,
+    warning: &Option<Percent>,
+    critical: &Option<Percent>,
+) -> Result<(), BuiltinError> {
+    match (warning, critical) {
+        (Some(warning), Some(critical)) if warning.value > critical.value => {
+            Err(command.conflict(format!(
+                "-w {}% is above -c {}%: the warning level must be the lower one",
+                warning.text, critical.text
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A Nagios threshold range (`10`, `1:`, `@0`), and its text as written,
+/// which perfdata carries as it is, as the monitoring-plugins do.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RangeLevel {
+    pub(super) range: Range,
+    pub(super) text: String,
+}
+
+impl RangeLevel {
+    pub(super) fn parse(text: &str) -> Result<RangeLevel, String> {
+        Range::parse(text)
+            .map(|range| RangeLevel { range, text: text.trim().to_owned() })
+            .map_err(|error| format!("{error} (write e.g. 10, 1: or 2:50)"))
+    }
+}
+
+/// A warning and a critical range level as [`Thresholds`], and their texts
+/// for the perfdata.
+pub(super) fn range_thresholds(
+    warning: &Option<RangeLevel>,
+    critical: &Option<RangeLevel>,
+) -> (Thresholds, (Option<String>, Option<String>)) {
+    let range = |level: &Option<RangeLevel>| level.as_ref().map(|level| level.range);
+    let text = |level: &Option<RangeLevel>| level.as_ref().map(|level| level.text.clone());
+    (
+        Thresholds { warning: range(warning), critical: range(critical) },
+        (text(warning), text(critical)),
+    )
 }
 
 /// A percentage from 0 to 100, and its number as written (without the
@@ -471,6 +524,38 @@ mod tests {
         let error = COMMAND.set_once(&mut slot, opt, Percent::parse).unwrap_err();
         assert_eq!(error.kind(), BuiltinErrorKind::RepeatedOption);
         assert_eq!(error.to_string(), "builtin:test: -w is given twice");
+    }
+
+    #[test]
+    fn range_levels() {
+        let level = RangeLevel::parse(" 1: ").unwrap();
+        assert_eq!(level, RangeLevel { range: Range::parse("1:").unwrap(), text: "1:".to_owned() });
+        assert_eq!(
+            RangeLevel::parse("x").unwrap_err(),
+            r#"invalid threshold "x": "x" is not a number (write e.g. 10, 1: or 2:50)"#
+        );
+        let (thresholds, texts) = range_thresholds(&Some(level), &None);
+        assert_eq!(thresholds.evaluate(0.0), crate::State::Warning);
+        assert_eq!(texts, (Some("1:".to_owned()), None));
+    }
+
+    #[test]
+    fn percent_order() {
+        let percent = |text: &str| Some(Percent::parse(text).unwrap());
+        assert!(check_percent_order(&COMMAND, &percent("90%"), &percent("95%")).is_ok());
+        assert!(check_percent_order(&COMMAND, &percent("90%"), &None).is_ok());
+        assert_eq!(
+            check_percent_order(&COMMAND, &percent("96%"), &percent("95%"))
+                .unwrap_err()
+                .to_string(),
+            "builtin:test: -w 96% is above -c 95%: the warning level must be the lower one"
+        );
+        let missing = COMMAND.missing_option("-f is required");
+        assert_eq!(missing.kind(), BuiltinErrorKind::MissingOption);
+        assert_eq!(
+            missing.to_string(),
+            "builtin:test: -f is required (usage: builtin:test [-w W] [-r])"
+        );
     }
 
     #[test]

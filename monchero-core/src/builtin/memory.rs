@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::args::{Command, Percent, Spec, or_defaults};
+use super::args::{Command, Percent, Spec, check_percent_order, or_defaults};
 use super::{BuiltinError, Outcome, ceil_percent, human_bytes, percent, perf, read_text, round_to};
 use crate::state::State;
 
@@ -49,14 +49,7 @@ impl Memory {
                 _ => COMMAND.set_once(&mut critical, opt, Percent::parse)?,
             }
         }
-        if let (Some(warning), Some(critical)) = (&warning, &critical) {
-            if warning.value > critical.value {
-                return Err(COMMAND.conflict(format!(
-                    "-w {}% is above -c {}%: the warning level must be the lower one",
-                    warning.text, critical.text
-                )));
-            }
-        }
+        check_percent_order(&COMMAND, &warning, &critical)?;
         let (warning, critical) = or_defaults(warning, critical, || {
             (Percent::of(DEFAULT_WARNING), Percent::of(DEFAULT_CRITICAL))
         });

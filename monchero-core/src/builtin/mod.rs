@@ -1,4 +1,4 @@
-//! Built-in checks: load, memory, swap and disk, run natively in-process.
+//! Built-in checks, run natively in-process.
 //!
 //! A check whose command is `builtin:NAME ARGS...` (e.g. `builtin:disk -w 20%
 //! -c 10% -p /`) runs here instead of as a plugin. Each one reads a `/proc`
@@ -10,15 +10,21 @@
 //! | check | like | measures | defaults |
 //! | --- | --- | --- | --- |
 //! | `builtin:load [-w W1,W5,W15] [-c C1,C5,C15] [-r]` | `check_load` | `/proc/loadavg`, alerts above | warning 2, 1.5, 1.2 and critical 4, 3, 2 *per CPU* |
+//! | `builtin:cpu [-w PCT%] [-c PCT%]` | — | CPU busy since the previous run, from `/proc/stat`, alerts above | `-w 90% -c 95%` |
 //! | `builtin:memory [-w PCT%] [-c PCT%]` | — | used = MemTotal − MemAvailable, alerts above | `-w 90% -c 95%` |
 //! | `builtin:swap [-w LIMIT] [-c LIMIT]` | `check_swap` | free swap, alerts below | `-w 20% -c 10%` |
 //! | `builtin:disk [-w LIMIT] [-c LIMIT] [-W PCT%] [-K PCT%] [-p PATH]... [-x PATH]... [-X FSTYPE]...` | `check_disk` | free space and inodes, alerts below | `-w 20% -c 10% -W 10% -K 5%` |
+//! | `builtin:inodes [-W PCT%] [-K PCT%] [-p PATH]... [-x PATH]... [-X FSTYPE]...` | `check_disk -W -K` | free inodes, alerts below | `-W 10% -K 5%` |
+//! | `builtin:net [-i IFACE]... [-w PER_S] [-c PER_S]` | — | errors, drops and throughput since the previous run, from `/proc/net/dev` | `-w 1 -c 10` per second |
+//! | `builtin:procs [-w RANGE] [-c RANGE] [-C COMMAND] [-u USER] [-s STATES] [-a ARGS] [-k]` | `check_procs` | matching processes in `/proc` | none: counts |
+//! | `builtin:file -f FILE [-w AGE] [-c AGE] [-W SIZE] [-C SIZE] [-i]` | `check_file_age` | a file's age and size | `-w 240 -c 600` seconds |
+//! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
 //! `monchero check list`. A `LIMIT` is free space as a percentage (`20%`) or
 //! as a size (`500MB`); as in `check_disk`, size units are powers of 1024
-//! (`MB` is MiB).
+//! (`MB` is MiB). A `RANGE` is a Nagios threshold range (`10`, `1:`, `@0`).
 //!
 //! **Defaults** apply per pair: when neither `-w` nor `-c` is given, both
 //! take their defaults; when one is given, the other is not checked. Filling
@@ -27,31 +33,47 @@
 //!
 //! **Results** have the shape of a plugin's: a state, a summary that reads
 //! like the monitoring-plugins one (`LOAD OK - load average: 0.12, 0.30,
-//! 0.25`), perfdata with units and the thresholds, `exit_code: None`, the
-//! measured duration.
+//! 0.25`, `PROCS OK: 2 processes with command name 'sshd'`), perfdata with
+//! units and the thresholds, `exit_code: None`, the measured duration.
+//!
+//! **State between runs:** `cpu` and `net` compare cumulative counters with
+//! those of the previous run, and `log` continues where the previous run
+//! stopped. They keep that inside the [`BuiltinCheck`], in memory: a
+//! restarted agent, or a reloaded config, starts them afresh. Clones share
+//! it (a clone is the same check), and it takes no part in equality.
 //!
 //! **Errors:** [`BuiltinCheck::from_args`] validates every option, so a bad
 //! one is a config error a sysadmin reads when the config is loaded, never a
 //! surprise at run time. [`BuiltinCheck::run`] never fails and never panics:
-//! an unreadable `/proc` file is an UNKNOWN result naming the file.
+//! an unreadable or unparseable `/proc` file is an UNKNOWN result naming the
+//! file.
 //!
 //! Inside, every check is three parts: parsing its options, reading (files,
 //! syscalls) and evaluating (pure: text and numbers in, result out). The
-//! tests feed the pure parts fixture text and numbers.
+//! tests feed the pure parts fixture text and numbers. `docs/checks.md` is
+//! the user's reference.
 
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::perfdata::PerfData;
 use crate::result::CheckResult;
 use crate::state::State;
 
 mod args;
+mod cpu;
 mod disk;
+mod file;
+mod inodes;
 mod load;
+mod log;
 mod memory;
+mod mounts;
+mod net;
+mod procs;
 mod swap;
 
 /// A parsed, validated built-in check, ready to run many times.
@@ -66,9 +88,15 @@ pub struct BuiltinCheck {
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
     Load(load::Load),
+    Cpu(cpu::Cpu),
     Memory(memory::Memory),
     Swap(swap::Swap),
     Disk(disk::Disk),
+    Inodes(inodes::InodeCheck),
+    Net(net::Net),
+    Procs(procs::Procs),
+    File(file::FileCheck),
+    Log(log::Log),
 }
 
 impl BuiltinCheck {
@@ -82,9 +110,15 @@ impl BuiltinCheck {
         let name = name.strip_prefix("builtin:").unwrap_or(name);
         let kind = match name {
             load::NAME => Kind::Load(load::Load::parse(args)?),
+            cpu::NAME => Kind::Cpu(cpu::Cpu::parse(args)?),
             memory::NAME => Kind::Memory(memory::Memory::parse(args)?),
             swap::NAME => Kind::Swap(swap::Swap::parse(args)?),
             disk::NAME => Kind::Disk(disk::Disk::parse(args)?),
+            inodes::NAME => Kind::Inodes(inodes::InodeCheck::parse(args)?),
+            net::NAME => Kind::Net(net::Net::parse(args)?),
+            procs::NAME => Kind::Procs(procs::Procs::parse(args)?),
+            file::NAME => Kind::File(file::FileCheck::parse(args)?),
+            log::NAME => Kind::Log(log::Log::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind })
@@ -94,24 +128,37 @@ impl BuiltinCheck {
     pub fn name(&self) -> &str {
         match self.kind {
             Kind::Load(_) => load::NAME,
+            Kind::Cpu(_) => cpu::NAME,
             Kind::Memory(_) => memory::NAME,
             Kind::Swap(_) => swap::NAME,
             Kind::Disk(_) => disk::NAME,
+            Kind::Inodes(_) => inodes::NAME,
+            Kind::Net(_) => net::NAME,
+            Kind::Procs(_) => procs::NAME,
+            Kind::File(_) => file::NAME,
+            Kind::Log(_) => log::NAME,
         }
     }
 
     /// Runs the check now and returns its result.
     ///
     /// Synchronous and cheap (it reads `/proc` and calls `statvfs`), but
-    /// `statvfs` can block on a hung network mount: callers run it on a
-    /// blocking thread under a timeout.
+    /// `statvfs` can block on a hung network mount, the first run of `cpu`
+    /// and `net` waits 250 ms between two readings, and `log` reads up to
+    /// 8 MiB: callers run it on a blocking thread under a timeout.
     pub fn run(&self) -> CheckResult {
         let started = Instant::now();
         let outcome = match &self.kind {
             Kind::Load(check) => check.run(),
+            Kind::Cpu(check) => check.run(),
             Kind::Memory(check) => check.run(),
             Kind::Swap(check) => check.run(),
             Kind::Disk(check) => check.run(),
+            Kind::Inodes(check) => check.run(),
+            Kind::Net(check) => check.run(),
+            Kind::Procs(check) => check.run(),
+            Kind::File(check) => check.run(),
+            Kind::Log(check) => check.run(),
         };
         outcome.into_result(started.elapsed())
     }
@@ -126,6 +173,8 @@ pub struct BuiltinInfo {
     pub description: &'static str,
     /// Its synopsis (`builtin:disk [-w LIMIT] ...`).
     pub usage: &'static str,
+    /// A command line that uses it (`builtin:disk -w 15% -c 5% -p /`).
+    pub example: &'static str,
 }
 
 /// Every built-in check, in the order `monchero check list` shows them.
@@ -134,23 +183,67 @@ pub const BUILTINS: &[BuiltinInfo] = &[
         name: load::NAME,
         description: "load average over 1, 5 and 15 minutes (per CPU with -r); alerts above the thresholds",
         usage: load::USAGE,
+        example: "builtin:load -r -w 2,1.5,1.2 -c 4,3,2",
+    },
+    BuiltinInfo {
+        name: cpu::NAME,
+        description: "CPU time in use since the previous run, in percent (iowait and steal apart); alerts above the thresholds",
+        usage: cpu::USAGE,
+        example: "builtin:cpu -w 90% -c 95%",
     },
     BuiltinInfo {
         name: memory::NAME,
         description: "memory in use (MemTotal - MemAvailable) in percent; alerts above the thresholds",
         usage: memory::USAGE,
+        example: "builtin:memory -w 90% -c 95%",
     },
     BuiltinInfo {
         name: swap::NAME,
         description: "free swap space (percent or size); alerts below the limits",
         usage: swap::USAGE,
+        example: "builtin:swap -w 20% -c 10%",
     },
     BuiltinInfo {
         name: disk::NAME,
         description: "free space and inodes of mounted filesystems (percent or size); alerts below the limits",
         usage: disk::USAGE,
+        example: "builtin:disk -w 15% -c 5% -p / -p /var",
+    },
+    BuiltinInfo {
+        name: inodes::NAME,
+        description: "free inodes of mounted filesystems, in percent; alerts below the limits",
+        usage: inodes::USAGE,
+        example: "builtin:inodes -W 10% -K 5%",
+    },
+    BuiltinInfo {
+        name: net::NAME,
+        description: "network errors, drops and throughput per second since the previous run; alerts above the thresholds",
+        usage: net::USAGE,
+        example: "builtin:net -i eth0 -w 1 -c 10",
+    },
+    BuiltinInfo {
+        name: procs::NAME,
+        description: "number of processes, filtered by name, user, state or arguments; alerts outside the ranges",
+        usage: procs::USAGE,
+        example: "builtin:procs -C sshd -w 1: -c 1:",
+    },
+    BuiltinInfo {
+        name: file::NAME,
+        description: "a file's age and size (a backup, a heartbeat); alerts when older or smaller, or missing",
+        usage: file::USAGE,
+        example: "builtin:file -f /var/backups/db.dump -w 1d -c 2d -C 1",
+    },
+    BuiltinInfo {
+        name: log::NAME,
+        description: "new lines of a log file matching a regex since the previous run; alerts outside the ranges",
+        usage: log::USAGE,
+        example: "builtin:log -f /var/log/syslog -e 'I/O error' -c 0",
     },
 ];
+
+/// The most items (filesystems, interfaces) a summary names; the long
+/// output has them all.
+const SUMMARY_MAX: usize = 8;
 
 /// A built-in check's command line that cannot be used: an unknown check,
 /// an unknown option, a bad value.
@@ -180,6 +273,9 @@ pub enum BuiltinErrorKind {
     UnexpectedArgument,
     /// An option that takes a value came last, or before another option.
     MissingValue,
+    /// An option the check cannot do without was not given (`builtin:file`
+    /// without `-f`); the message shows the usage.
+    MissingOption,
     /// An option that may appear once appeared twice (`-w 5 -w 6`).
     RepeatedOption,
     /// An option's value is malformed or out of range (`-w 20`, `-c 150%`),
@@ -237,7 +333,14 @@ impl Outcome {
         Outcome::new(prefix, State::Unknown, text)
     }
 
-    fn into_result(self, duration: std::time::Duration) -> CheckResult {
+    /// An outcome whose summary is written whole, for checks whose
+    /// monitoring-plugins twin writes `PROCS OK: …` rather than
+    /// `PREFIX STATE - …`.
+    fn with_summary(state: State, summary: String) -> Outcome {
+        Outcome { state, summary, long_output: String::new(), perfdata: Vec::new() }
+    }
+
+    fn into_result(self, duration: Duration) -> CheckResult {
         CheckResult {
             state: self.state,
             exit_code: None,
@@ -269,6 +372,54 @@ fn perf(
         min,
         max,
     }
+}
+
+/// What a check keeps from one run to the next: the previous reading of a
+/// counter, the position in a log file.
+///
+/// Clones share it: the daemon runs a clone of the configured check, and a
+/// clone is the same check. It takes no part in equality, which is about
+/// options (a reload keeps a check whose options did not change).
+struct Carried<T>(Arc<Mutex<T>>);
+
+impl<T> Carried<T> {
+    /// The state, for the length of a run; runs of the same check take
+    /// turns. A run that panicked while holding it can have left it stale
+    /// at worst, so a poisoned lock is taken over rather than passed on.
+    fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Default> Default for Carried<T> {
+    fn default() -> Self {
+        Carried(Arc::new(Mutex::new(T::default())))
+    }
+}
+
+impl<T> Clone for Carried<T> {
+    fn clone(&self) -> Self {
+        Carried(Arc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for Carried<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> fmt::Debug for Carried<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Carried(..)")
+    }
+}
+
+/// How long a rate or average was measured over: `60 s`, or `0.25 s` for
+/// a first run's short window.
+fn window_text(window: Duration) -> String {
+    let seconds = window.as_secs_f64();
+    if seconds < 10.0 { format!("{seconds:.2} s") } else { format!("{seconds:.0} s") }
 }
 
 /// Reads a whole (small, `/proc`) text file; the error names the file.
@@ -341,10 +492,44 @@ mod tests {
     #[test]
     fn from_args_knows_every_listed_builtin() {
         for info in BUILTINS {
-            let check = BuiltinCheck::from_args(info.name, &[]).unwrap();
+            let words = shlex_free_split(info.example);
+            let (name, args) = words.split_first().unwrap();
+            let check = BuiltinCheck::from_args(name, args).unwrap();
             assert_eq!(check.name(), info.name);
             assert!(info.usage.starts_with(&format!("builtin:{} ", info.name)), "{}", info.usage);
         }
+    }
+
+    /// Splits an example on spaces, keeping a '…' quoted word whole.
+    fn shlex_free_split(text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(|c: char| c != ' ') {
+            rest = &rest[start..];
+            let (word, tail) = match rest.strip_prefix('\'') {
+                Some(quoted) => quoted.split_once('\'').unwrap(),
+                None => rest.split_once(' ').unwrap_or((rest, "")),
+            };
+            words.push(word.to_owned());
+            rest = tail;
+        }
+        words
+    }
+
+    #[test]
+    fn carried_state_is_shared_by_clones_and_ignored_by_equality() {
+        let carried: Carried<u32> = Carried::default();
+        let clone = carried.clone();
+        *clone.lock() += 1;
+        assert_eq!(*carried.lock(), 1);
+        assert_eq!(carried, Carried(Arc::new(Mutex::new(7))));
+        assert_eq!(format!("{carried:?}"), "Carried(..)");
+    }
+
+    #[test]
+    fn windows_read_as_seconds() {
+        assert_eq!(window_text(Duration::from_secs(60)), "60 s");
+        assert_eq!(window_text(Duration::from_millis(250)), "0.25 s");
     }
 
     #[test]
@@ -367,7 +552,8 @@ mod tests {
         assert_eq!(error.check(), "dsk");
         assert_eq!(
             error.to_string(),
-            "builtin:dsk: no such built-in check (known: load, memory, swap, disk)"
+            "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
+             net, procs, file, log)"
         );
     }
 
