@@ -337,3 +337,39 @@ fn a_reload_keeps_what_built_in_checks_measure_between_runs() {
     assert!(result["summary"].as_str().unwrap().contains("ERROR disk gone"), "{result}");
     assert_eq!(agent.stop(), 0);
 }
+
+#[test]
+fn systemd_hears_ready_reloading_the_watchdog_and_stopping() {
+    let setup = Setup::new();
+    let config = setup.config(&[], "[[check]]\nname = \"load\"\ncommand = \"builtin:load\"\n");
+    let socket_path = setup.dir().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut child = monchero()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    let mut wait_for = |wanted: &str| loop {
+        let n =
+            socket.recv(&mut buffer).unwrap_or_else(|e| panic!("no {wanted} from the agent: {e}"));
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        if message.lines().any(|line| line == wanted) {
+            return message;
+        }
+    };
+    let ready = wait_for("READY=1");
+    assert!(ready.contains("STATUS=Running 1 checks"), "{ready}");
+    wait_for("WATCHDOG=1");
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    kill_process(pid, Signal::HUP).unwrap();
+    wait_for("RELOADING=1");
+    wait_for("READY=1");
+    kill_process(pid, Signal::TERM).unwrap();
+    wait_for("STOPPING=1");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -88,7 +88,8 @@ fn ad_hoc(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
 }
 
 fn configured(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
-    let config = match config::load(args.config.config.as_deref()) {
+    let path = args.config.config.clone().or_else(config::paths::client_fallback_config);
+    let config = match config::load(path.as_deref()) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");

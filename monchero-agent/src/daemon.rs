@@ -33,6 +33,7 @@ use crate::EX_CONFIG;
 use crate::actions::{ActionDone, Actions};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
+use crate::notify;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
 use crate::status_report::StatusReport;
@@ -301,6 +302,13 @@ impl Daemon {
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The watchdog is pinged from this loop, not from a task of its own:
+        // a wedged scheduler must look dead to systemd.
+        let watchdog_every = notify::watchdog_interval();
+        let mut watchdog =
+            tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        notify::ready(&self.summary());
         let far_future = Instant::now() + Duration::from_secs(86400 * 365);
 
         loop {
@@ -311,11 +319,13 @@ impl Daemon {
                 Some(done) = self.action_rx.recv() => self.action_finished(done),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
                 _ = flush.tick() => self.flush(),
+                _ = watchdog.tick(), if watchdog_every.is_some() => notify::watchdog(),
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
                 _ = interrupt.recv() => { info!(message = "Received SIGINT, stopping."); break; }
             }
         }
+        notify::stopping();
         self.shutdown().await;
         Ok(())
     }
@@ -587,8 +597,18 @@ impl Daemon {
         }
     }
 
+    /// One line for `systemctl status`.
+    fn summary(&self) -> String {
+        format!(
+            "Running {} checks; state in {}.",
+            self.slots.len(),
+            self.config.agent.state_dir.display()
+        )
+    }
+
     fn reload(&mut self) {
         info!(message = "Received SIGHUP, reloading the configuration.");
+        notify::reloading();
         match config::load(self.config_path.as_deref()) {
             Ok(config) if config.agent.state_dir != self.config.agent.state_dir => {
                 warn!(
@@ -607,8 +627,11 @@ impl Daemon {
             }
             Err(errors) => {
                 error!(message = "Reload rejected; the previous configuration keeps running.", errors = %errors);
+                notify::ready(&format!("Reload rejected (config errors). {}", self.summary()));
+                return;
             }
         }
+        notify::ready(&self.summary());
     }
 
     async fn shutdown(mut self) {

@@ -6,10 +6,6 @@
 //! notify is logged at debug level and never stops the agent: monitoring
 //! that keeps running is worth more than a message systemd will time out on.
 
-// Until the daemon calls these (ready, reloading, stopping, watchdog from
-// its main loop); remove this line once it does.
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -50,12 +46,6 @@ pub fn stopping() {
 /// The main loop is alive; due every [`watchdog_interval`].
 pub fn watchdog() {
     send(&[NotifyState::Watchdog]);
-}
-
-/// Free-form status text for `systemctl status`.
-pub fn status(text: &str) {
-    let text = one_line(text);
-    send(&[NotifyState::Status(&text)]);
 }
 
 /// How often to call [`watchdog`]: half of systemd's `WatchdogSec=`, as

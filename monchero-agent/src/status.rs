@@ -29,7 +29,8 @@ const WAIT_OK_POLL: Duration = Duration::from_secs(1);
 
 /// Shows the status; returns the exit status.
 pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
-    let explicit = args.config.config.as_deref();
+    let path = args.config.config.clone().or_else(config::paths::client_fallback_config);
+    let explicit = path.as_deref();
     let state_dir = match config::state_dir(explicit) {
         Some(dir) => dir,
         // Unreadable or not TOML: the full load says exactly what is wrong.

@@ -14,6 +14,22 @@ pub fn default_config_path() -> PathBuf {
     config_path_for(is_root(), var("XDG_CONFIG_HOME"), var("HOME"))
 }
 
+/// The config a client command (`status`, `check-now`) reads when
+/// `--config` is not given and the user has none of their own: the system
+/// agent's `/etc/monchero/agent.toml`, when it is readable. An operator in
+/// group monchero then sees the system agent with a plain `monchero
+/// status`, while `monchero run` never picks up a config meant for the
+/// system daemon. `None` means the usual default applies.
+pub fn client_fallback_config() -> Option<PathBuf> {
+    let own = default_config_path();
+    let system = PathBuf::from(SYSTEM_CONFIG);
+    let use_system = !own.exists() && own != system && std::fs::File::open(&system).is_ok();
+    use_system.then_some(system)
+}
+
+/// Where a package installs the system agent's config.
+const SYSTEM_CONFIG: &str = "/etc/monchero/agent.toml";
+
 /// The state directory used when `[agent] state_dir` is not set:
 /// `/var/lib/monchero` for root, otherwise `$XDG_STATE_HOME/monchero`
 /// (`~/.local/state/monchero`).
