@@ -14,34 +14,12 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monchero_core::command::CommandLine;
 use monchero_core::perfdata::PerfData;
-use monchero_core::plugin_path::DEFAULT_PLUGIN_PATH;
-use monchero_core::runner::Runner;
 use monchero_core::threshold::{Range, Thresholds};
 use monchero_core::{CheckResult, State};
 
-/// Runs an installed plugin by its bare name, as a user's config would.
-async fn plugin(command_line: &str) -> CheckResult {
-    let mut command = CommandLine::parse(command_line).unwrap();
-    command.resolve_plugin(DEFAULT_PLUGIN_PATH);
-    assert!(
-        command.program().starts_with('/'),
-        "{} is not installed: apt-get install monitoring-plugins-basic monitoring-plugins-standard",
-        command.program()
-    );
-    let result = Runner::default().run(&command).await;
-    assert_eq!(result.exit_code, Some(i32::from(result.state.exit_code())), "{result:?}");
-    result
-}
-
-fn item<'a>(result: &'a CheckResult, label: &str) -> &'a PerfData {
-    result
-        .perfdata
-        .iter()
-        .find(|item| item.label == label)
-        .unwrap_or_else(|| panic!("no perfdata {label:?} in {:?}", result.perfdata))
-}
+mod common;
+use common::{item, plugin};
 
 fn thresholds(item: &PerfData) -> Thresholds {
     item.as_datum().thresholds().unwrap()

@@ -15,25 +15,10 @@
 #![allow(clippy::unwrap_used)]
 
 use monchero_core::builtin::BuiltinCheck;
-use monchero_core::command::CommandLine;
-use monchero_core::perfdata::PerfData;
-use monchero_core::plugin_path::DEFAULT_PLUGIN_PATH;
-use monchero_core::runner::Runner;
 use monchero_core::{CheckResult, State};
 
-/// Runs an installed plugin by its bare name.
-async fn plugin(command_line: &str) -> CheckResult {
-    let mut command = CommandLine::parse(command_line).unwrap();
-    command.resolve_plugin(DEFAULT_PLUGIN_PATH);
-    assert!(
-        command.program().starts_with('/'),
-        "{} is not installed: apt-get install monitoring-plugins-basic monitoring-plugins-standard",
-        command.program()
-    );
-    let result = Runner::default().run(&command).await;
-    assert_eq!(result.exit_code, Some(i32::from(result.state.exit_code())), "{result:?}");
-    result
-}
+mod common;
+use common::{item, plugin};
 
 /// Runs a built-in check from its command line (`disk -p /`).
 fn builtin(command_line: &str) -> CheckResult {
@@ -43,14 +28,6 @@ fn builtin(command_line: &str) -> CheckResult {
 
 fn value(result: &CheckResult, label: &str) -> f64 {
     item(result, label).value.unwrap()
-}
-
-fn item<'a>(result: &'a CheckResult, label: &str) -> &'a PerfData {
-    result
-        .perfdata
-        .iter()
-        .find(|item| item.label == label)
-        .unwrap_or_else(|| panic!("no perfdata {label:?} in {result:?}"))
 }
 
 #[tokio::test]
