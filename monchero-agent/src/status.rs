@@ -232,9 +232,9 @@ fn write_row(
         }
         _ => summary.into_owned(),
     };
-    writeln!(
+    write!(
         out,
-        "{}  {} {since:>4}  {:<name_width$}  {summary}{}{}",
+        "{}  {} {since:>4}  {:<name_width$}  {summary}",
         format_args!("{:<8}", check.state.label()).style(palette.state(check.state)),
         format_args!("{attempt:<9}").style(if check.state_type == StateType::Soft {
             palette.dim()
@@ -242,9 +242,14 @@ fn write_row(
             palette.plain()
         }),
         check.name,
-        flapping.style(palette.state(State::Warning)),
-        failed_action.style(palette.state(State::Critical)),
-    )
+    )?;
+    // Styled only when present: an empty styled string still emits codes.
+    for (mark, state) in [(flapping, State::Warning), (failed_action.as_str(), State::Critical)] {
+        if !mark.is_empty() {
+            write!(out, "{}", mark.style(palette.state(state)))?;
+        }
+    }
+    writeln!(out)
 }
 
 fn write_change(out: &mut impl Write, change: &ChangeView, palette: &Palette) -> io::Result<()> {
