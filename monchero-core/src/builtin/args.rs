@@ -439,6 +439,7 @@ pub(super) fn percent_limit_with_text(text: &str) -> Result<Written, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::builtin::test_util::words;
 
     const SPECS: &[Spec] =
         &[Spec::value('w', "warning"), Spec::value('c', "critical"), Spec::flag('r', "percpu")];
@@ -446,7 +447,7 @@ mod tests {
         Command { name: "test", usage: "builtin:test [-w W] [-r]", specs: SPECS };
 
     fn parse(args: &[&str]) -> Result<Vec<(char, String)>, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         COMMAND
             .parse(&args)
             .map(|opts| opts.into_iter().map(|opt| (opt.short, opt.value.to_owned())).collect())

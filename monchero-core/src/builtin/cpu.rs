@@ -246,18 +246,15 @@ fn parse_stat(text: &str) -> Option<Ticks> {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     fn cpu(args: &[&str]) -> Cpu {
         try_cpu(args).unwrap()
     }
 
     fn try_cpu(args: &[&str]) -> Result<Cpu, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Cpu::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     fn ticks(user: u64, system: u64, idle: u64, iowait: u64, steal: u64) -> Ticks {

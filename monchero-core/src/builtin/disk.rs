@@ -260,6 +260,7 @@ mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
     use crate::builtin::mounts::{Inodes, Usage};
+    use crate::builtin::test_util::{rendered, words};
 
     const GIB: u64 = 1 << 30;
 
@@ -268,7 +269,7 @@ mod tests {
     }
 
     fn try_disk(args: &[&str]) -> Result<Disk, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Disk::parse(&args)
     }
 
@@ -283,10 +284,6 @@ mod tests {
 
     fn fs(label: &str, usage: Usage) -> Filesystem {
         Filesystem { label: label.to_owned(), about: None, usage: Ok(usage) }
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]

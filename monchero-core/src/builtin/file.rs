@@ -240,18 +240,15 @@ mod tests {
 
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     fn check(args: &[&str]) -> FileCheck {
         try_check(args).unwrap()
     }
 
     fn try_check(args: &[&str]) -> Result<FileCheck, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         FileCheck::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -236,22 +236,19 @@ mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
     use crate::builtin::mounts::Usage;
+    use crate::builtin::test_util::{rendered, words};
 
     fn check(args: &[&str]) -> InodeCheck {
         try_check(args).unwrap()
     }
 
     fn try_check(args: &[&str]) -> Result<InodeCheck, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         InodeCheck::parse(&args)
     }
 
     fn fs(label: &str, total: u64, avail: u64) -> Measured {
         Measured { label: label.to_owned(), inodes: Ok(Inodes { total, avail }) }
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -298,18 +298,15 @@ fn count_processors(cpuinfo: &str) -> usize {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     fn load(args: &[&str]) -> Load {
         try_load(args).unwrap()
     }
 
     fn try_load(args: &[&str]) -> Result<Load, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Load::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]

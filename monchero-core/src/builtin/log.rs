@@ -347,6 +347,7 @@ mod tests {
 
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::words;
     use crate::state::State;
 
     fn log(args: &[&str]) -> Log {
@@ -354,7 +355,7 @@ mod tests {
     }
 
     fn try_log(args: &[&str]) -> Result<Log, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Log::parse(&args)
     }
 

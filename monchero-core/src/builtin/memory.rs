@@ -157,6 +157,7 @@ pub(super) fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     const MEMINFO_FIXTURE: &str = "\
 MemTotal:       16384000 kB
@@ -175,12 +176,8 @@ HugePages_Total:       0
     }
 
     fn try_memory(args: &[&str]) -> Result<Memory, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Memory::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]

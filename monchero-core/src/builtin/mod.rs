@@ -480,14 +480,27 @@ fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// Helpers shared by the built-in checks' tests.
+#[cfg(test)]
+mod test_util {
+    use super::Outcome;
+
+    /// Command-line words from literals, as a config would split them.
+    pub fn words(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    /// An outcome's perfdata in the guidelines' syntax, for exact asserts.
+    pub fn rendered(outcome: &Outcome) -> Vec<String> {
+        outcome.perfdata.iter().map(ToString::to_string).collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn words(args: &[&str]) -> Vec<String> {
-        args.iter().map(|arg| (*arg).to_owned()).collect()
-    }
+    use crate::builtin::test_util::words;
 
     #[test]
     fn from_args_knows_every_listed_builtin() {

@@ -410,6 +410,7 @@ fn parse_net_dev(text: &str) -> Result<Vec<(String, Counters)>, &str> {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     const NET_DEV_FIXTURE: &str = "\
 Inter-|   Receive                                                |  Transmit
@@ -426,12 +427,8 @@ wlan0:       0       0    0    0    0     0          0         0        0       
     }
 
     fn try_net(args: &[&str]) -> Result<Net, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Net::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     fn counters(rx_bytes: u64, tx_bytes: u64, errors: u64, drops: u64) -> Counters {

@@ -442,6 +442,7 @@ fn cannot_parse(path: &Path, text: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     const PASSWD_FIXTURE: &str = "\
 root:x:0:0:root:/root:/bin/bash
@@ -458,12 +459,8 @@ sshd:x:105:65534::/run/sshd:/usr/sbin/nologin
     }
 
     fn try_procs(args: &[&str]) -> Result<Procs, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Procs::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     /// A fake `/proc` with the given processes: (pid, stat, status uid,

@@ -120,6 +120,7 @@ impl Swap {
 mod tests {
     use super::*;
     use crate::builtin::BuiltinErrorKind;
+    use crate::builtin::test_util::{rendered, words};
 
     const GIB: u64 = 1 << 30;
 
@@ -128,12 +129,8 @@ mod tests {
     }
 
     fn try_swap(args: &[&str]) -> Result<Swap, BuiltinError> {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = words(args);
         Swap::parse(&args)
-    }
-
-    fn rendered(outcome: &Outcome) -> Vec<String> {
-        outcome.perfdata.iter().map(ToString::to_string).collect()
     }
 
     #[test]
