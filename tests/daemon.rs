@@ -373,3 +373,23 @@ fn systemd_hears_ready_reloading_the_watchdog_and_stopping() {
     wait_for("STOPPING=1");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn the_control_socket_can_live_outside_the_state_directory() {
+    let setup = Setup::new();
+    let socket = setup.dir().join("run/monchero/ctl.sock");
+    let web = quiet("web");
+    let config = setup.config(&[&web], "");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[agent]\n",
+        &format!("[agent]\nsocket = \"{}\"\n", socket.display()),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let agent = Agent::start(&config, setup.dir());
+    assert!(socket.exists(), "the agent made {}", socket.display());
+    assert!(!setup.dir().join("state/monchero.sock").exists());
+    assert_eq!(agent.check_now(&web)["state"], "ok");
+    assert_eq!(agent.stop(), 0);
+    assert!(!socket.exists(), "removed on a clean exit");
+}

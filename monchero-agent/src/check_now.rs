@@ -120,10 +120,9 @@ fn configured(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
     let results = if args.local {
         run_locally(&specs)?
     } else {
-        let socket = control::socket_path(&config.agent.state_dir);
         let wait = specs.iter().map(|spec| spec.timeout).max().unwrap_or_default() + DAEMON_SLACK;
         let request = Request::Run { checks: args.names.clone(), all: args.all };
-        match control::request(&socket, &request, wait) {
+        match control::request(&config.agent.socket, &request, wait) {
             Ok(Response::Ran { results }) => results,
             Ok(Response::Error { message }) => anyhow::bail!("the agent refused: {message}"),
             Ok(Response::Status(_)) => {

@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,11 +24,6 @@ use crate::status_report::StatusReport;
 
 /// Requests are small; anything longer is not ours.
 const MAX_REQUEST: u64 = 64 * 1024;
-
-/// The socket of the daemon that keeps its state in `state_dir`.
-pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("monchero.sock")
-}
 
 /// What a client asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]

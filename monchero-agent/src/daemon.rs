@@ -202,7 +202,12 @@ impl Daemon {
         snapshot.agent_started = now;
         snapshot.pid = std::process::id();
 
-        let socket = control::socket_path(&state_dir);
+        let socket = config.agent.socket.clone();
+        if let Some(dir) = socket.parent() {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create the directory of the control socket {}", socket.display())
+            })?;
+        }
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
         tokio::spawn(server.serve(control_tx));
@@ -610,11 +615,14 @@ impl Daemon {
         info!(message = "Received SIGHUP, reloading the configuration.");
         notify::reloading();
         match config::load(self.config_path.as_deref()) {
-            Ok(config) if config.agent.state_dir != self.config.agent.state_dir => {
+            Ok(config)
+                if config.agent.state_dir != self.config.agent.state_dir
+                    || config.agent.socket != self.config.agent.socket =>
+            {
                 warn!(
-                    message = "Reload rejected: state_dir changed; restart the agent to move its state.",
-                    old = %self.config.agent.state_dir.display(),
-                    new = %config.agent.state_dir.display(),
+                    message = "Reload rejected: state_dir or socket changed; restart the agent to move them.",
+                    state_dir = %config.agent.state_dir.display(),
+                    socket = %config.agent.socket.display(),
                 );
             }
             Ok(config) => {

@@ -6,7 +6,6 @@
 //! `--wait-ok` makes it the last line of a deploy script.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use monchero_core::State;
@@ -31,11 +30,13 @@ const WAIT_OK_POLL: Duration = Duration::from_secs(1);
 pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
     let path = args.config.config.clone().or_else(config::paths::client_fallback_config);
     let explicit = path.as_deref();
-    let state_dir = match config::state_dir(explicit) {
-        Some(dir) => dir,
+    let locations = match config::locations(explicit) {
+        Some(locations) => locations,
         // Unreadable or not TOML: the full load says exactly what is wrong.
         None => match config::load(explicit) {
-            Ok(config) => config.agent.state_dir,
+            Ok(config) => {
+                config::Locations { state_dir: config.agent.state_dir, socket: config.agent.socket }
+            }
             Err(errors) => {
                 eprintln!("{errors}");
                 return Ok(State::Unknown.exit_code());
@@ -45,13 +46,13 @@ pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
     let changes = args.changes.map(|window| window.as_secs().max(1));
 
     if args.wait_ok {
-        return wait_ok(&state_dir, args.timeout, palette);
+        return wait_ok(&locations, args.timeout, palette);
     }
     loop {
-        let Some(report) = fetch(&state_dir, changes)? else {
+        let Some(report) = fetch(&locations, changes)? else {
             eprintln!(
                 "monchero status: no state yet: no agent has run with the state directory {}",
-                state_dir.display()
+                locations.state_dir.display()
             );
             return Ok(State::Unknown.exit_code());
         };
@@ -80,30 +81,37 @@ pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
 /// The live report from the daemon, else the stale one from the state
 /// file, else nothing.
 fn fetch(
-    state_dir: &Path,
+    locations: &config::Locations,
     changes_within_secs: Option<u64>,
 ) -> anyhow::Result<Option<StatusReport>> {
-    let socket = control::socket_path(state_dir);
-    match control::request(&socket, &Request::Status { changes_within_secs }, STATUS_TIMEOUT) {
+    match control::request(
+        &locations.socket,
+        &Request::Status { changes_within_secs },
+        STATUS_TIMEOUT,
+    ) {
         Ok(Response::Status(report)) => return Ok(Some(report)),
         Ok(other) => anyhow::bail!("the agent answered a status request with {other:?}"),
         Err(ClientError::Failed(error)) => return Err(error),
         Err(ClientError::NotRunning) => {}
     }
-    let snapshot = StateFile::new(state_dir).read()?;
+    let snapshot = StateFile::new(&locations.state_dir).read()?;
     let window = changes_within_secs.map(Duration::from_secs);
     Ok(snapshot.map(|snapshot| StatusReport::build(&snapshot, true, SystemTime::now(), window)))
 }
 
-fn wait_ok(state_dir: &Path, timeout: Duration, palette: &Palette) -> anyhow::Result<u8> {
+fn wait_ok(
+    locations: &config::Locations,
+    timeout: Duration,
+    palette: &Palette,
+) -> anyhow::Result<u8> {
     let deadline = Instant::now() + timeout;
     loop {
-        let report = fetch(state_dir, None)?;
+        let report = fetch(locations, None)?;
         match &report {
             None => {
                 eprintln!(
                     "monchero status: no agent has run with the state directory {}",
-                    state_dir.display()
+                    locations.state_dir.display()
                 );
                 return Ok(State::Unknown.exit_code());
             }

@@ -182,6 +182,18 @@ impl Loader {
             Some(dir) => self.absolute(dir.get_ref()),
             None => paths::default_state_dir(),
         };
+        let socket = match &raw.socket {
+            Some(path) if path.get_ref().is_empty() => {
+                let message = format!(
+                    "socket must not be empty; remove it to use {}",
+                    paths::default_socket(&state_dir).display()
+                );
+                self.error(0, path.span().start, message);
+                paths::default_socket(&state_dir)
+            }
+            Some(path) => self.absolute(path.get_ref()),
+            None => paths::default_socket(&state_dir),
+        };
         let plugin_path = match &raw.plugin_path {
             Some(dirs) => {
                 for dir in dirs.iter().filter(|dir| dir.get_ref().is_empty()) {
@@ -222,6 +234,7 @@ impl Loader {
         let agent = AgentConfig {
             hostname,
             state_dir,
+            socket,
             max_concurrent,
             max_check_spread,
             plugin_path,

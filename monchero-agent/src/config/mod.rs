@@ -77,6 +77,10 @@ pub struct AgentConfig {
     /// Where state is kept; a relative path in the file is relative to the
     /// file's directory. Default: [`paths::default_state_dir`].
     pub state_dir: PathBuf,
+    /// The control socket `status` and `check-now NAME` talk to; a relative
+    /// path is relative to the file's directory. Default:
+    /// `STATE_DIR/monchero.sock`; the packages use `/run/monchero/`.
+    pub socket: PathBuf,
     /// How many checks may run at once; default 64.
     pub max_concurrent: usize,
     /// The window over which checks' first runs after a start are spread
@@ -181,28 +185,42 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigErrors> {
     parse(&text, &path)
 }
 
-/// The state directory a config names, without validating the rest: what
-/// `status` needs, fast with a thousand checks, and still there while an
-/// operator's edit has broken the config (the agent runs on its last good
-/// one). `None` when the file cannot be read or is not TOML.
-pub fn state_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+/// Where a running agent keeps its state and listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locations {
+    /// `[agent] state_dir`, or the default.
+    pub state_dir: PathBuf,
+    /// `[agent] socket`, or the default in `state_dir`.
+    pub socket: PathBuf,
+}
+
+/// The state directory and socket a config names, without validating the
+/// rest: what `status` needs, fast with a thousand checks, and still there
+/// while an operator's edit has broken the config (the agent runs on its
+/// last good one). `None` when the file cannot be read or is not TOML.
+pub fn locations(explicit: Option<&Path>) -> Option<Locations> {
     let path = explicit.map_or_else(paths::default_config_path, Path::to_owned);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
-            return Some(paths::default_state_dir());
+            let state_dir = paths::default_state_dir();
+            return Some(Locations { socket: paths::default_socket(&state_dir), state_dir });
         }
         Err(_) => return None,
     };
-    // Parsing a thousand [[check]] tables to read one key was most of
+    // Parsing a thousand [[check]] tables to read two keys was most of
     // `status`'s time: parse the [agent] table alone when it is written
     // the usual way, the whole file otherwise.
     let table: toml::Table = agent_section(&text).unwrap_or(&text).parse().ok()?;
-    let Some(dir) = table.get("agent").and_then(|agent| agent.get("state_dir")) else {
-        return Some(paths::default_state_dir());
+    let agent = table.get("agent");
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let setting = |key: &str| match agent.and_then(|agent| agent.get(key)) {
+        Some(value) => value.as_str().map(|value| Some(dir.join(value))),
+        None => Some(None),
     };
-    let dir = Path::new(dir.as_str()?);
-    Some(path.parent().unwrap_or(Path::new(".")).join(dir))
+    let state_dir = setting("state_dir")?.unwrap_or_else(paths::default_state_dir);
+    let socket = setting("socket")?.unwrap_or_else(|| paths::default_socket(&state_dir));
+    Some(Locations { state_dir, socket })
 }
 
 /// The text of a `[agent]` table header up to the next table header, when

@@ -5,7 +5,7 @@
 //! person trying it out without write access to `/etc` or `/var`.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The config file read when `--config` is not given:
 /// `/etc/monchero/agent.toml` for root, otherwise
@@ -25,6 +25,12 @@ pub fn client_fallback_config() -> Option<PathBuf> {
     let system = PathBuf::from(SYSTEM_CONFIG);
     let use_system = !own.exists() && own != system && std::fs::File::open(&system).is_ok();
     use_system.then_some(system)
+}
+
+/// The control socket of an agent whose state is in `state_dir`, when the
+/// config names none.
+pub fn default_socket(state_dir: &Path) -> PathBuf {
+    state_dir.join("monchero.sock")
 }
 
 /// Where a package installs the system agent's config.

@@ -26,6 +26,7 @@ type Strings = Option<Vec<Spanned<String>>>;
 pub(super) struct RawAgent {
     pub hostname: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
+    pub socket: Option<Spanned<String>>,
     pub interval: Duration,
     pub retry_interval: Duration,
     pub timeout: Duration,
@@ -112,6 +113,7 @@ impl Section {
             Section::Agent => &[
                 "hostname",
                 "state_dir",
+                "socket",
                 "interval",
                 "retry_interval",
                 "timeout",

@@ -289,7 +289,7 @@ fn unknown_keys_suggest_the_closest_known_one() {
     assert_eq!(
         errors("[agent]\nfoo = 1\n[[checks]]\nname = \"x\"\n[check.x]\n"),
         [
-            r#"/etc/monchero/agent.toml:2:1: unknown key "foo" in [agent]; remove it or use one of: hostname, state_dir, interval, retry_interval, timeout, attempts, recovery_attempts, timeout_state, flap_detection, flap_low, flap_high, plugin_path, include, max_concurrent, max_check_spread"#,
+            r#"/etc/monchero/agent.toml:2:1: unknown key "foo" in [agent]; remove it or use one of: hostname, state_dir, socket, interval, retry_interval, timeout, attempts, recovery_attempts, timeout_state, flap_detection, flap_low, flap_high, plugin_path, include, max_concurrent, max_check_spread"#,
             r#"/etc/monchero/agent.toml:3:3: unknown key "checks" at the top level: did you mean "check"?"#,
             "/etc/monchero/agent.toml:5:2: check must be written [[check]], with double brackets: each check is one entry of a list",
         ]
@@ -674,25 +674,38 @@ fn without_a_config_file_load_falls_back_to_the_embedded_default() {
 }
 
 #[test]
-fn the_state_dir_is_found_without_validating_the_rest() {
+fn locations_are_found_without_validating_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.toml");
     let read = |text: &str| {
         std::fs::write(&path, text).unwrap();
-        super::state_dir(Some(&path))
+        super::locations(Some(&path))
     };
+    let at = |state_dir: PathBuf, socket: PathBuf| Some(super::Locations { state_dir, socket });
     // The [agent] table alone is parsed; a broken check does not matter.
     assert_eq!(
         read("[agent]\nstate_dir = \"st\"\n\n[[check]]\nname = \"x\"\nintervall = 5\n"),
-        Some(dir.path().join("st"))
+        at(dir.path().join("st"), dir.path().join("st/monchero.sock"))
+    );
+    assert_eq!(
+        read("[agent]\nstate_dir = \"/st\"\nsocket = \"/run/m/m.sock\"\n"),
+        at(PathBuf::from("/st"), PathBuf::from("/run/m/m.sock"))
     );
     // Dotted keys and tables after checks are read by a full parse.
-    assert_eq!(read("agent.state_dir = \"/srv/st\"\n"), Some(PathBuf::from("/srv/st")));
+    assert_eq!(
+        read("agent.state_dir = \"/srv/st\"\n"),
+        at(PathBuf::from("/srv/st"), PathBuf::from("/srv/st/monchero.sock"))
+    );
     assert_eq!(
         read("[[check]]\nname = \"x\"\n[agent]\nstate_dir = \"/a\"\n"),
-        Some(PathBuf::from("/a"))
+        at(PathBuf::from("/a"), PathBuf::from("/a/monchero.sock"))
     );
-    assert_eq!(read("[[check]]\nname = \"x\"\n"), Some(super::paths::default_state_dir()));
+    let default = super::paths::default_state_dir();
+    assert_eq!(
+        read("[[check]]\nname = \"x\"\n"),
+        at(default.clone(), super::paths::default_socket(&default))
+    );
     assert_eq!(read("[agent\n"), None, "not TOML");
-    assert_eq!(super::state_dir(Some(&dir.path().join("missing.toml"))), None);
+    assert_eq!(read("[agent]\nsocket = 5\n"), None, "not a path");
+    assert_eq!(super::locations(Some(&dir.path().join("missing.toml"))), None);
 }
