@@ -32,6 +32,7 @@ pub const QUEUE_LIMIT: usize = 1000;
 pub struct ActionRecord {
     pub action: String,
     pub event: EventKind,
+    #[serde(with = "crate::status_report::rfc3339_serde")]
     pub at: SystemTime,
     /// Exit status 0 within the timeout.
     pub ok: bool,

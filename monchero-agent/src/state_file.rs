@@ -52,6 +52,7 @@ pub struct SavedCheck {
 /// One state change (soft or hard), for the history an operator reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeRecord {
+    #[serde(with = "crate::status_report::rfc3339_serde")]
     pub at: SystemTime,
     pub check: String,
     pub from: State,

@@ -18,8 +18,9 @@ use crate::color::Palette;
 use crate::config;
 use crate::control::{self, ClientError, Request, Response};
 use crate::render::sanitize;
+use crate::state_file::ChangeRecord;
 use crate::state_file::StateFile;
-use crate::status_report::{ChangeView, CheckStatus, StatusReport};
+use crate::status_report::{CheckStatus, StatusReport, rfc3339};
 
 /// A daemon that does not answer a status request in this time is wedged.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -260,7 +261,7 @@ fn write_row(
     writeln!(out)
 }
 
-fn write_change(out: &mut impl Write, change: &ChangeView, palette: &Palette) -> io::Result<()> {
+fn write_change(out: &mut impl Write, change: &ChangeRecord, palette: &Palette) -> io::Result<()> {
     let kind = match change.state_type {
         StateType::Hard => "HARD",
         StateType::Soft => "SOFT",
@@ -268,7 +269,7 @@ fn write_change(out: &mut impl Write, change: &ChangeView, palette: &Palette) ->
     writeln!(
         out,
         "{}  {}  {} → {}  {kind} {}/{}  {}",
-        change.at.style(palette.dim()),
+        rfc3339(change.at).style(palette.dim()),
         change.check,
         change.from.style(palette.state(change.from)),
         change.to.style(palette.state(change.to)),

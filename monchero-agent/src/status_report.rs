@@ -6,11 +6,11 @@
 use std::time::{Duration, SystemTime};
 
 use monchero_core::State;
-use monchero_core::event::EventKind;
 use monchero_core::perfdata::PerfData;
 use monchero_core::tracker::StateType;
 use serde::{Deserialize, Serialize};
 
+use crate::actions::ActionRecord;
 use crate::state_file::{ChangeRecord, Snapshot};
 
 /// The contract's `status --json` object, plus agent details.
@@ -28,7 +28,7 @@ pub struct StatusReport {
     /// State changes in the requested window, oldest first; only present
     /// when asked for (`status --changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<Vec<ChangeView>>,
+    pub changes: Option<Vec<ChangeRecord>>,
 }
 
 /// The daemon that produced the data.
@@ -54,36 +54,29 @@ pub struct CheckStatus {
     pub flapping: bool,
     /// The last action run for this check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_action: Option<ActionView>,
-}
-
-/// An action run, as the JSON shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActionView {
-    pub action: String,
-    pub event: EventKind,
-    pub at: String,
-    pub ok: bool,
-    pub exit_code: Option<i32>,
-    pub summary: String,
-}
-
-/// One state change, as the JSON shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChangeView {
-    pub at: String,
-    pub check: String,
-    pub from: State,
-    pub to: State,
-    pub state_type: StateType,
-    pub attempt: u32,
-    pub max_attempts: u32,
-    pub summary: String,
+    pub last_action: Option<ActionRecord>,
 }
 
 /// RFC 3339 in UTC with second precision, as the contract shows times.
 pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// `SystemTime` as an RFC 3339 string in JSON (`#[serde(with = ...)]`),
+/// so records keep one shape in the state file and in `status --json`.
+pub mod rfc3339_serde {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::rfc3339(*time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl StatusReport {
@@ -113,14 +106,7 @@ impl StatusReport {
                         .map_or_else(|| "(not checked yet)".to_owned(), |r| r.summary.clone()),
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
-                    last_action: saved.last_action.as_ref().map(|record| ActionView {
-                        action: record.action.clone(),
-                        event: record.event,
-                        at: rfc3339(record.at),
-                        ok: record.ok,
-                        exit_code: record.exit_code,
-                        summary: record.summary.clone(),
-                    }),
+                    last_action: saved.last_action.clone(),
                 }
             })
             .collect();
@@ -129,12 +115,7 @@ impl StatusReport {
         let state = checks.iter().map(|check| check.state).fold(State::Ok, State::worst);
         let changes = changes_within.map(|window| {
             let from = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
-            snapshot
-                .changes
-                .iter()
-                .filter(|change| change.at >= from)
-                .map(ChangeView::from)
-                .collect()
+            snapshot.changes.iter().filter(|change| change.at >= from).cloned().collect()
         });
         StatusReport {
             host: snapshot.host.clone(),
@@ -152,21 +133,6 @@ impl StatusReport {
         self.checks
             .iter()
             .all(|check| check.state == State::Ok && check.state_type == StateType::Hard)
-    }
-}
-
-impl From<&ChangeRecord> for ChangeView {
-    fn from(change: &ChangeRecord) -> ChangeView {
-        ChangeView {
-            at: rfc3339(change.at),
-            check: change.check.clone(),
-            from: change.from,
-            to: change.to,
-            state_type: change.state_type,
-            attempt: change.attempt,
-            max_attempts: change.max_attempts,
-            summary: change.summary.clone(),
-        }
     }
 }
 
@@ -228,6 +194,39 @@ mod tests {
         assert_eq!(check["last_check"], "2027-01-15T08:00:00Z");
         assert!(check["perfdata"].is_array());
         assert!(json.get("changes").is_none());
+    }
+
+    #[test]
+    fn changes_in_the_window_show_with_rfc3339_times_and_survive_the_file() {
+        let mut snapshot = snapshot(&[("disk", State::Warning)]);
+        let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        for (secs, to) in
+            [(1_800_000_000 - 7200, State::Critical), (1_800_000_000 - 60, State::Warning)]
+        {
+            snapshot.record_change(ChangeRecord {
+                at: at(secs),
+                check: "disk".into(),
+                from: State::Ok,
+                to,
+                state_type: StateType::Hard,
+                attempt: 3,
+                max_attempts: 3,
+                summary: "DISK WARNING".into(),
+            });
+        }
+        let report = StatusReport::build(
+            &snapshot,
+            false,
+            at(1_800_000_000),
+            Some(Duration::from_secs(1800)),
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["changes"].as_array().unwrap().len(), 1, "only the last 30 minutes");
+        assert_eq!(json["changes"][0]["at"], "2027-01-15T07:59:00Z");
+        assert_eq!(json["changes"][0]["to"], "warning");
+        let stored: crate::state_file::Snapshot =
+            serde_json::from_slice(&serde_json::to_vec(&snapshot).unwrap()).unwrap();
+        assert_eq!(stored.changes, snapshot.changes);
     }
 
     #[test]
