@@ -209,3 +209,80 @@ fn a_flapping_check_sends_the_flapping_event_and_then_holds_back() {
     assert_eq!(check(&agent.status().0, &web)["flapping"], true);
     assert_eq!(agent.stop(), 0);
 }
+
+/// A config with one check (`attempts = 1`, no flap detection) whose
+/// action `notify` logs `$MONCHERO_EVENT` lines, with `extra` action keys.
+fn notify_setup(extra: &str) -> (Setup, std::path::PathBuf, std::path::PathBuf, String) {
+    let setup = Setup::new();
+    let log = setup.plugins.path("actions.log");
+    let action =
+        setup.plugins.script("notify", &format!("echo \"$MONCHERO_EVENT\" >> {}", log.display()));
+    let web = quiet("web");
+    let actions = format!(
+        "[[action]]\nname = \"notify\"\ncommand = \"{}\"\non = [\"critical\", \"recovery\"]\n{extra}",
+        action.display()
+    );
+    let config = setup.config(&[&web], &actions);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("attempts = 3", "attempts = 1\nactions = [\"notify\"]\nflap_detection = false");
+    std::fs::write(&config, text).unwrap();
+    (setup, config, log, web)
+}
+
+fn lines_now(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_delayed_action_waits_and_a_short_problem_sends_nothing() {
+    let (setup, config, log, web) = notify_setup("delay = \"2s\"\n");
+    let agent = Agent::start(&config, setup.dir());
+
+    // A problem that is over within the delay: no problem, no recovery.
+    setup.set_code(2);
+    agent.check_now(&web);
+    std::thread::sleep(Duration::from_millis(500));
+    setup.set_code(0);
+    agent.check_now(&web);
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(lines_now(&log).is_empty(), "{:?}", lines_now(&log));
+
+    // A problem that lasts: the action runs after the delay, then the
+    // recovery goes out too.
+    setup.set_code(2);
+    agent.check_now(&web);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(lines_now(&log).is_empty(), "ran before its delay: {:?}", lines_now(&log));
+    assert_eq!(settled_lines(&log, 1), ["problem"]);
+    setup.set_code(0);
+    agent.check_now(&web);
+    assert_eq!(settled_lines(&log, 2), ["problem", "recovery"]);
+    assert_eq!(agent.stop(), 0);
+}
+
+#[test]
+fn a_repeating_action_runs_while_the_problem_lasts_and_across_a_restart() {
+    let (setup, config, log, web) = notify_setup("repeat = \"1s\"\n");
+    let agent = Agent::start(&config, setup.dir());
+    setup.set_code(2);
+    agent.check_now(&web);
+    assert_eq!(settled_lines(&log, 3), ["problem", "problem", "problem"]);
+    // The plan is kept with the state: a restarted agent goes on repeating.
+    assert_eq!(agent.stop(), 0);
+    let before = lines_now(&log).len();
+    let agent = Agent::start(&config, setup.dir());
+    let again = settled_lines(&log, before + 1);
+    assert!(again[before..].iter().all(|line| line == "problem"), "{again:?}");
+    setup.set_code(0);
+    agent.check_now(&web);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines_now(&log).last().map(String::as_str) != Some("recovery") {
+        assert!(Instant::now() < deadline, "no recovery: {:?}", lines_now(&log));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after_recovery = lines_now(&log).len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(lines_now(&log).len(), after_recovery, "repeats stop at the recovery");
+    assert_eq!(agent.stop(), 0);
+}

@@ -8,12 +8,13 @@
 //! actions. The queue is bounded: past [`QUEUE_LIMIT`] the oldest runs are
 //! dropped, counted and logged, never memory without limit.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use monchero_core::event::{Event, EventKind, Trigger};
 use monchero_core::runner::{RunInput, Runner};
+use monchero_core::tracker::{ChangeKind, CheckState, HardChange, Outcome};
 use monchero_core::{CheckResult, State};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -38,6 +39,34 @@ pub struct ActionRecord {
     pub ok: bool,
     pub exit_code: Option<i32>,
     pub summary: String,
+}
+
+/// An action's plan for one hard problem of a check: when it runs next
+/// (after its `delay`, or again after `repeat`) and whether it has run.
+/// Kept with the check's state, so a restart neither forgets a repeat nor
+/// runs a delayed action early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    /// The start of the hard problem it is for; a later one replaces it.
+    pub hard_since: SystemTime,
+    pub change: ChangeKind,
+    pub previous: State,
+    /// When to run it (again); `None` when nothing more is due.
+    pub next: Option<SystemTime>,
+    /// It ran for this problem, so the recovery is due to it too.
+    pub sent: bool,
+}
+
+/// The circumstances of an event for [`Actions::dispatch`].
+#[derive(Debug)]
+pub struct Moment<'a> {
+    /// The check flaps now.
+    pub flapping: bool,
+    /// When the check's current hard state began.
+    pub hard_since: SystemTime,
+    pub now: SystemTime,
+    /// The check's plans, by action name.
+    pub planned: &'a mut BTreeMap<String, Planned>,
 }
 
 /// A finished action run, on its way back to the daemon.
@@ -87,12 +116,17 @@ impl Actions {
             actions.iter().map(|action| (action.name.clone(), Arc::new(action.clone()))).collect();
     }
 
-    /// Queues the check's actions that subscribe to `event`. While a check
-    /// flaps, only the flapping events themselves go out, as in Nagios:
-    /// a notification per flap is noise.
-    pub fn dispatch(&mut self, check: &CheckConfig, event: Event, flapping: bool) {
+    /// Queues the check's actions that subscribe to `event`, or plans them
+    /// in `planned` when they wait (`delay`) or repeat (`repeat`). While a
+    /// check flaps, only the flapping events themselves go out, as in
+    /// Nagios: a notification per flap is noise.
+    pub fn dispatch(&mut self, check: &CheckConfig, event: Event, moment: Moment<'_>) {
+        let Moment { flapping, hard_since, now, planned } = moment;
         let is_flap_event =
             matches!(event.kind, EventKind::FlappingStart | EventKind::FlappingStop);
+        // A new hard state ends what was planned for the previous one, also
+        // for actions that do not subscribe to the new one.
+        let before = if is_flap_event { BTreeMap::new() } else { std::mem::take(planned) };
         if flapping && !is_flap_event {
             info!(
                 message = "Actions held back: the check is flapping.",
@@ -104,21 +138,98 @@ impl Actions {
         let trigger = Trigger::of(&event);
         let event = Arc::new(event);
         for name in &check.actions {
-            let Some(action) = self.by_name.get(name) else { continue };
+            let Some(action) = self.by_name.get(name).cloned() else { continue };
             if !action.on.contains(&trigger) {
                 continue;
             }
-            if self.queue.len() == QUEUE_LIMIT {
-                self.queue.pop_front();
-                self.dropped += 1;
-                warn!(
-                    message = "Action queue full; the oldest queued run was dropped.",
-                    dropped_total = self.dropped,
-                );
+            let change = match event.kind {
+                EventKind::Problem => ChangeKind::Problem,
+                EventKind::Change => ChangeKind::Change,
+                // An action that waits (`delay`) tells of a recovery only if it
+                // told of the problem.
+                EventKind::Recovery if before.get(name).is_some_and(|plan| !plan.sent) => continue,
+                // Recoveries and flapping events go out at once.
+                _ => {
+                    self.enqueue(action, event.clone());
+                    continue;
+                }
+            };
+            if action.delay.is_none() {
+                self.enqueue(action.clone(), event.clone());
             }
-            self.queue.push_back(Queued { action: action.clone(), event: event.clone() });
+            let next = action.delay.or(action.repeat).map(|wait| now + wait);
+            if next.is_some() {
+                let plan = Planned {
+                    hard_since,
+                    change,
+                    previous: event.previous_state,
+                    next,
+                    sent: action.delay.is_none(),
+                };
+                planned.insert(name.clone(), plan);
+            }
         }
         self.start();
+    }
+
+    /// Runs the planned actions that are due: a delayed first run, or a
+    /// repeat. Plans for a problem that is over or has changed are dropped.
+    /// Returns whether any plan changed (ran, or was dropped).
+    pub fn run_due(
+        &mut self,
+        check: &CheckConfig,
+        host: &str,
+        state: &CheckState,
+        planned: &mut BTreeMap<String, Planned>,
+        now: SystemTime,
+    ) -> bool {
+        let mut changed = false;
+        planned.retain(|name, plan| {
+            let Some(action) = self.by_name.get(name).cloned() else {
+                changed = true;
+                return false;
+            };
+            if !state.hard_state.is_problem() || state.hard_since != plan.hard_since {
+                changed = true;
+                return false;
+            }
+            match plan.next {
+                Some(next) if next <= now && !state.flapping => {
+                    let change = HardChange {
+                        kind: plan.change,
+                        previous: plan.previous,
+                        current: state.hard_state,
+                        attempt: state.attempt,
+                    };
+                    let outcome = Outcome { hard_change: Some(change), flapping: None };
+                    let attempts = check.tracker.attempts;
+                    for event in
+                        Event::from_outcome(&check.name, host, state, &outcome, attempts, now)
+                    {
+                        self.enqueue(action.clone(), Arc::new(event));
+                    }
+                    plan.sent = true;
+                    plan.next = action.repeat.map(|every| now + every);
+                    changed = true;
+                }
+                _ => {}
+            }
+            true
+        });
+        self.start();
+        changed
+    }
+
+    fn enqueue(&mut self, action: Arc<ActionConfig>, event: Arc<Event>) {
+        if self.queue.len() == QUEUE_LIMIT {
+            self.queue.pop_front();
+            self.dropped += 1;
+            warn!(
+                message = "Action queue full; the oldest queued run was dropped.",
+                dropped_total = self.dropped,
+            );
+        }
+        self.queue.push_back(Queued { action, event });
     }
 
     /// Starts queued runs while the pool has room.

@@ -30,7 +30,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::EX_CONFIG;
-use crate::actions::{ActionDone, Actions};
+use crate::actions::{ActionDone, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::notify;
@@ -288,6 +288,7 @@ impl Daemon {
                     max_attempts: spec.tracker.attempts,
                     state: CheckState::new(wall),
                     last_action: None,
+                    planned: Default::default(),
                 });
             saved.max_attempts = spec.tracker.attempts;
             if !slot.running {
@@ -323,7 +324,10 @@ impl Daemon {
                 Some(done) = self.done_rx.recv() => self.finish(done),
                 Some(done) = self.action_rx.recv() => self.action_finished(done),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
-                _ = flush.tick() => self.flush(),
+                _ = flush.tick() => {
+                    self.run_planned_actions();
+                    self.flush();
+                }
                 _ = watchdog.tick(), if watchdog_every.is_some() => notify::watchdog(),
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
@@ -446,8 +450,16 @@ impl Daemon {
         if let Some(flapping) = outcome.flapping {
             info!(message = "Flapping.", check = %spec.name, event = ?flapping);
         }
-        for event in events {
-            self.actions.dispatch(&spec, event, flapping);
+        if let Some(saved) = self.snapshot.checks.get_mut(&spec.name) {
+            for event in events {
+                let hard_since = saved.state.hard_since;
+                let planned = &mut saved.planned;
+                self.actions.dispatch(
+                    &spec,
+                    event,
+                    Moment { flapping, hard_since, now: wall, planned },
+                );
+            }
         }
         self.dirty = true;
 
@@ -483,6 +495,22 @@ impl Daemon {
             if let Some(&index) = self.index.get(check) {
                 self.run_soon(index, Instant::now());
                 self.start_due();
+            }
+        }
+    }
+
+    /// Runs delayed and repeating actions that are due (checked with the
+    /// flush, once a second: their times are in seconds and minutes).
+    fn run_planned_actions(&mut self) {
+        let now = SystemTime::now();
+        let host = &self.snapshot.host;
+        for (name, saved) in &mut self.snapshot.checks {
+            let Some(&index) = self.index.get(name) else { continue };
+            if !saved.planned.is_empty() {
+                let spec = &self.slots[index].spec;
+                if self.actions.run_due(spec, host, &saved.state, &mut saved.planned, now) {
+                    self.dirty = true;
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use monchero_core::State;
 use monchero_core::tracker::{CheckState, StateType};
 use serde::{Deserialize, Serialize};
 
-use crate::actions::ActionRecord;
+use crate::actions::{ActionRecord, Planned};
 
 /// Bumped when the layout changes incompatibly.
 const FORMAT_VERSION: u32 = 1;
@@ -47,6 +47,9 @@ pub struct SavedCheck {
     pub state: CheckState,
     #[serde(default)]
     pub last_action: Option<ActionRecord>,
+    /// Delayed and repeating actions planned for the current problem.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub planned: BTreeMap<String, Planned>,
 }
 
 /// One state change (soft or hard), for the history an operator reads.
@@ -204,9 +207,10 @@ mod tests {
         let mut snapshot = Snapshot::new("web1".into(), now);
         let mut state = CheckState::new(now);
         state.observe_state(&Default::default(), State::Critical, now);
-        snapshot
-            .checks
-            .insert("disk".into(), SavedCheck { max_attempts: 3, state, last_action: None });
+        snapshot.checks.insert(
+            "disk".into(),
+            SavedCheck { max_attempts: 3, state, last_action: None, planned: BTreeMap::new() },
+        );
         snapshot
     }
 

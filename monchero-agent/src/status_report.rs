@@ -153,7 +153,12 @@ mod tests {
             check.observe_state(&config, *state, now);
             snapshot.checks.insert(
                 (*name).into(),
-                SavedCheck { max_attempts: 1, state: check, last_action: None },
+                SavedCheck {
+                    max_attempts: 1,
+                    state: check,
+                    last_action: None,
+                    planned: Default::default(),
+                },
             );
         }
         snapshot

@@ -476,7 +476,8 @@ impl Loader {
         };
         let timeout = duration(&raw.timeout).unwrap_or(DEFAULT_ACTION_TIMEOUT);
         let recheck = raw.recheck.unwrap_or(false);
-        Some(ActionConfig { name: name?, command: command?, on, timeout, recheck })
+        let (delay, repeat) = (duration(&raw.delay), duration(&raw.repeat));
+        Some(ActionConfig { name: name?, command: command?, on, timeout, recheck, delay, repeat })
     }
 
     fn checks(

@@ -146,6 +146,13 @@ pub struct ActionConfig {
     /// Run the check again as soon as the action finishes: the remediation
     /// loop ("restart the service, then see whether it is back").
     pub recheck: bool,
+    /// Run on a problem only once it has lasted this long (Nagios's
+    /// `first_notification_delay`); a problem gone sooner sends nothing,
+    /// not even its recovery.
+    pub delay: Option<Duration>,
+    /// Run again this often while the problem lasts (Nagios's
+    /// `notification_interval`).
+    pub repeat: Option<Duration>,
 }
 
 /// A kind of event an action subscribes to; the names are the config's.

@@ -70,6 +70,8 @@ pub(super) struct RawAction {
     pub on: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Duration,
     pub recheck: Option<bool>,
+    pub delay: Duration,
+    pub repeat: Duration,
 }
 
 /// A check's `env` table, in the order the parser yields it.
@@ -142,7 +144,9 @@ impl Section {
                 "actions",
                 "env",
             ],
-            Section::Action => &["name", "command", "shell", "on", "timeout", "recheck"],
+            Section::Action => {
+                &["name", "command", "shell", "on", "timeout", "recheck", "delay", "repeat"]
+            }
         }
     }
 
@@ -354,7 +358,7 @@ mod tests {
         );
         assert_eq!(
             unknown_key("zz", Section::Action, "[[action]]"),
-            r#"unknown key "zz" in [[action]]; remove it or use one of: name, command, shell, on, timeout, recheck"#
+            r#"unknown key "zz" in [[action]]; remove it or use one of: name, command, shell, on, timeout, recheck, delay, repeat"#
         );
     }
 
