@@ -289,8 +289,15 @@ fn sigkill_while_writing_state_never_leaves_a_torn_file() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         agent.signal(Signal::KILL);
         drop(agent);
-        let (status, code) = status_json(&config);
-        assert_eq!(status["stale"], true, "after SIGKILL at {delay_ms} ms: {status}");
+        let output =
+            monchero().args(["status", "--json", "--config"]).arg(&config).output().unwrap();
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        let code = output.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            status["stale"], true,
+            "after SIGKILL at {delay_ms} ms: {status}, exit {code}: {stderr}"
+        );
         assert_eq!(status["checks"].as_array().unwrap().len(), 300);
         assert!(code == 0 || code == 1, "status exit {code}");
     }

@@ -203,3 +203,43 @@ async fn file() {
     assert_eq!((ours.state, theirs.state), (State::Ok, State::Ok));
     assert_eq!(ours.summary, theirs.summary);
 }
+
+#[tokio::test]
+async fn tcp() {
+    use std::io::Write;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"220 monchero test ready\r\n");
+        }
+    });
+    let options = format!("-H 127.0.0.1 -p {port} -w 5 -c 9");
+    let ours = builtin(&format!("tcp {options}"));
+    let theirs = plugin(&format!("check_tcp {options}")).await;
+    assert_eq!((ours.state, theirs.state), (State::Ok, State::Ok), "{ours:?}\n{theirs:?}");
+    let tail = format!("second response time on 127.0.0.1 port {port}");
+    assert!(ours.summary.ends_with(&tail) && theirs.summary.ends_with(&tail));
+    assert!(value(&ours, "time") < 5.0 && value(&theirs, "time") < 5.0);
+    assert_eq!(item(&ours, "time").max, item(&theirs, "time").max);
+
+    // An expected answer that does not come is a warning in both.
+    let unexpected = format!("-H 127.0.0.1 -p {port} -e SSH-");
+    let ours = builtin(&format!("tcp {unexpected}"));
+    let theirs = plugin(&format!("check_tcp {unexpected}")).await;
+    assert_eq!(
+        (ours.state, theirs.state),
+        (State::Warning, State::Warning),
+        "{ours:?}\n{theirs:?}"
+    );
+
+    // A closed port: critical, in the same words.
+    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+    let options = format!("-H 127.0.0.1 -p {closed}");
+    let ours = builtin(&format!("tcp {options}"));
+    let theirs = plugin(&format!("check_tcp {options}")).await;
+    assert_eq!((ours.state, theirs.state), (State::Critical, State::Critical));
+    assert_eq!(ours.summary, theirs.summary);
+}

@@ -2,8 +2,9 @@
 //!
 //! A check whose command is `builtin:NAME ARGS...` (e.g. `builtin:disk -w 20%
 //! -c 10% -p /`) runs here instead of as a plugin. Each one reads a `/proc`
-//! file or calls `statvfs`, which costs microseconds, where a plugin costs a
-//! fork and an exec: cheap enough to run every few seconds, and available on
+//! file, calls `statvfs` or opens a connection (`tcp`), which costs
+//! microseconds where a plugin costs a fork and an exec: cheap enough to
+//! run every few seconds, and available on
 //! a machine without monitoring-plugins installed, which is what lets the
 //! agent's embedded default config work anywhere.
 //!
@@ -19,6 +20,7 @@
 //! | `builtin:procs [-w RANGE] [-c RANGE] [-C COMMAND] [-u USER] [-s STATES] [-a ARGS] [-k]` | `check_procs` | matching processes in `/proc` | none: counts |
 //! | `builtin:file -f FILE [-w AGE] [-c AGE] [-W SIZE] [-C SIZE] [-i]` | `check_file_age` | a file's age and size | `-w 240 -c 600` seconds |
 //! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
+//! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS]` | `check_tcp` | a TCP connection and its response time | timeout 10 s |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
@@ -39,7 +41,8 @@
 //! **State between runs:** `cpu` and `net` compare cumulative counters with
 //! those of the previous run, and `log` continues where the previous run
 //! stopped. They keep that inside the [`BuiltinCheck`], in memory: a
-//! restarted agent, or a reloaded config, starts them afresh. Clones share
+//! restarted agent starts them afresh (a reload keeps a check whose
+//! options did not change). Clones share
 //! it (a clone is the same check), and it takes no part in equality.
 //!
 //! **Errors:** [`BuiltinCheck::from_args`] validates every option, so a bad
@@ -75,6 +78,7 @@ mod mounts;
 mod net;
 mod procs;
 mod swap;
+mod tcp;
 
 /// A parsed, validated built-in check, ready to run many times.
 ///
@@ -97,6 +101,7 @@ enum Kind {
     Procs(procs::Procs),
     File(file::FileCheck),
     Log(log::Log),
+    Tcp(tcp::Tcp),
 }
 
 impl BuiltinCheck {
@@ -119,6 +124,7 @@ impl BuiltinCheck {
             procs::NAME => Kind::Procs(procs::Procs::parse(args)?),
             file::NAME => Kind::File(file::FileCheck::parse(args)?),
             log::NAME => Kind::Log(log::Log::parse(args)?),
+            tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind })
@@ -137,6 +143,7 @@ impl BuiltinCheck {
             Kind::Procs(_) => procs::NAME,
             Kind::File(_) => file::NAME,
             Kind::Log(_) => log::NAME,
+            Kind::Tcp(_) => tcp::NAME,
         }
     }
 
@@ -159,6 +166,7 @@ impl BuiltinCheck {
             Kind::Procs(check) => check.run(),
             Kind::File(check) => check.run(),
             Kind::Log(check) => check.run(),
+            Kind::Tcp(check) => check.run(),
         };
         outcome.into_result(started.elapsed())
     }
@@ -238,6 +246,12 @@ pub const BUILTINS: &[BuiltinInfo] = &[
         description: "new lines of a log file matching a regex since the previous run; alerts outside the ranges",
         usage: log::USAGE,
         example: "builtin:log -f /var/log/syslog -e 'I/O error' -c 0",
+    },
+    BuiltinInfo {
+        name: tcp::NAME,
+        description: "a TCP connection, optionally sending a string and expecting one back; alerts on the response time",
+        usage: tcp::USAGE,
+        example: "builtin:tcp -H 127.0.0.1 -p 22 -e SSH- -w 1 -c 5",
     },
 ];
 
@@ -566,7 +580,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
-             net, procs, file, log)"
+             net, procs, file, log, tcp)"
         );
     }
 
