@@ -450,7 +450,9 @@ impl Daemon {
         if let Some(flapping) = outcome.flapping {
             info!(message = "Flapping.", check = %spec.name, event = ?flapping);
         }
-        if let Some(saved) = self.snapshot.checks.get_mut(&spec.name) {
+        // Most results change nothing: look the check up again only for events.
+        let saved = if events.is_empty() { None } else { self.snapshot.checks.get_mut(&spec.name) };
+        if let Some(saved) = saved {
             for event in events {
                 let hard_since = saved.state.hard_since;
                 let planned = &mut saved.planned;

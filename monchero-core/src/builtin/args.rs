@@ -211,9 +211,27 @@ pub(super) fn or_defaults<T>(
     }
 }
 
+/// The `-w`/`-c` used-percentage levels of a check that takes only those
+/// (`cpu`, `memory`): parsed, in order, and defaulted as a pair.
+pub(super) fn percent_levels(
+    command: &Command,
+    args: &[String],
+    defaults: (f64, f64),
+) -> Result<(Option<Percent>, Option<Percent>), BuiltinError> {
+    let (mut warning, mut critical) = (None, None);
+    for opt in command.parse(args)? {
+        match opt.short {
+            'w' => command.set_once(&mut warning, opt, Percent::parse)?,
+            _ => command.set_once(&mut critical, opt, Percent::parse)?,
+        }
+    }
+    check_percent_order(command, &warning, &critical)?;
+    Ok(or_defaults(warning, critical, || (Percent::of(defaults.0), Percent::of(defaults.1))))
+}
+
 /// Refuses a warning level above the critical one, for levels that alert
 /// *above* them (used percentages).
-pub(super) fn check_percent_order(
+fn check_percent_order(
     command: &Command,
     warning: &Option<Percent>,
     critical: &Option<Percent>,

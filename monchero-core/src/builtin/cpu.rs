@@ -30,7 +30,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::args::{Command, Percent, Spec, check_percent_order, or_defaults};
+use super::args::{Command, Percent, Spec, percent_levels};
 use super::{BuiltinError, Carried, Outcome, ceil_percent, perf, read_text, round_to};
 use crate::state::State;
 
@@ -102,17 +102,8 @@ pub(super) struct Cpu {
 
 impl Cpu {
     pub(super) fn parse(args: &[String]) -> Result<Cpu, BuiltinError> {
-        let (mut warning, mut critical) = (None, None);
-        for opt in COMMAND.parse(args)? {
-            match opt.short {
-                'w' => COMMAND.set_once(&mut warning, opt, Percent::parse)?,
-                _ => COMMAND.set_once(&mut critical, opt, Percent::parse)?,
-            }
-        }
-        check_percent_order(&COMMAND, &warning, &critical)?;
-        let (warning, critical) = or_defaults(warning, critical, || {
-            (Percent::of(DEFAULT_WARNING), Percent::of(DEFAULT_CRITICAL))
-        });
+        let (warning, critical) =
+            percent_levels(&COMMAND, args, (DEFAULT_WARNING, DEFAULT_CRITICAL))?;
         Ok(Cpu { warning, critical, previous: Carried::default() })
     }
 

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::args::{Command, Percent, Spec, check_percent_order, or_defaults};
+use super::args::{Command, Percent, Spec, percent_levels};
 use super::{BuiltinError, Outcome, ceil_percent, human_bytes, percent, perf, read_text, round_to};
 use crate::state::State;
 
@@ -41,18 +41,8 @@ pub(super) struct Memory {
 
 impl Memory {
     pub(super) fn parse(args: &[String]) -> Result<Memory, BuiltinError> {
-        let mut warning = None;
-        let mut critical = None;
-        for opt in COMMAND.parse(args)? {
-            match opt.short {
-                'w' => COMMAND.set_once(&mut warning, opt, Percent::parse)?,
-                _ => COMMAND.set_once(&mut critical, opt, Percent::parse)?,
-            }
-        }
-        check_percent_order(&COMMAND, &warning, &critical)?;
-        let (warning, critical) = or_defaults(warning, critical, || {
-            (Percent::of(DEFAULT_WARNING), Percent::of(DEFAULT_CRITICAL))
-        });
+        let (warning, critical) =
+            percent_levels(&COMMAND, args, (DEFAULT_WARNING, DEFAULT_CRITICAL))?;
         Ok(Memory { warning, critical })
     }
 
