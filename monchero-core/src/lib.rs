@@ -12,6 +12,7 @@
 //! - [`output`]: splitting plugin output into summary, long output and
 //!   perfdata;
 //! - [`schedule`]: when each check runs next, from one timer queue;
+//! - [`backoff`]: how long to wait before retrying a delivery;
 //! - [`event`]: what actions receive on a hard change or flapping, and the
 //!   triggers they subscribe to;
 //! - [`result`]: the owned result of one check run and how a process's
@@ -39,6 +40,7 @@
 //! assert_eq!(disk.thresholds().unwrap().evaluate(1820.0), State::Warning);
 //! ```
 
+pub mod backoff;
 #[cfg(feature = "builtin")]
 pub mod builtin;
 #[cfg(feature = "runner")]
