@@ -3,9 +3,10 @@
 //!
 //! Writes are atomic (temp file, fsync, rename, fsync of the directory): a
 //! SIGKILL or power cut at any moment leaves either the old file or the new
-//! one, never a torn one. The daemon batches writes (at most one per
-//! [`crate::daemon::FLUSH_EVERY`]), so 1000 results a second do not mean
-//! 1000 writes a second. A file that cannot be read back is moved aside with
+//! one, never a torn one. The daemon batches writes: a state change is on
+//! disk within [`crate::daemon::FLUSH_EVERY`], results that changed no
+//! state within [`crate::daemon::FLUSH_RESULTS_EVERY`], so 1000 results a
+//! second do not mean 1000 writes a second. A file that cannot be read back is moved aside with
 //! a timestamp and the agent starts fresh rather than refusing to run.
 
 use std::collections::{BTreeMap, VecDeque};
