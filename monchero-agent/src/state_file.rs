@@ -174,7 +174,17 @@ impl StateFile {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let tmp = self.path.with_extension("json.tmp");
         let written = (|| {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            let mut file =
+                match OpenOptions::new().write(true).create(true).truncate(true).open(&tmp) {
+                    // The state directory was removed under a running agent (a
+                    // cleanup script, a tmpfs remounted): make it again rather
+                    // than keep the state only in memory until a restart.
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                        fs::create_dir_all(dir)?;
+                        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?
+                    }
+                    opened => opened?,
+                };
             file.write_all(bytes)?;
             file.sync_all()
         })();
@@ -225,6 +235,17 @@ mod tests {
         assert_eq!(loaded.host, "web1");
         assert_eq!(loaded.checks["disk"].state, original.checks["disk"].state);
         assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_state_directory_removed_under_the_agent_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let file = StateFile::new(&state_dir);
+        file.save(&snapshot()).unwrap();
+        fs::remove_dir_all(&state_dir).unwrap();
+        file.save(&snapshot()).unwrap();
+        assert!(matches!(file.load().unwrap(), Loaded::Snapshot(_)));
     }
 
     #[test]
