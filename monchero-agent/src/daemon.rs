@@ -26,6 +26,7 @@ use monchero_core::tracker::CheckState;
 use monchero_core::{CheckResult, State};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
@@ -35,7 +36,9 @@ use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::notify;
 use crate::self_check::{self, AgentStats};
-use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
+use crate::state_file::{
+    CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,
+};
 use crate::status_report::StatusReport;
 
 /// The longest the state on disk lags behind a state change (an attempt,
@@ -147,12 +150,23 @@ impl Job {
     }
 }
 
+/// The output kept of a configured check's run (the rest is read and
+/// dropped, `truncated: true`). The daemon keeps every check's last result
+/// in memory, in the state file it rewrites and in every `status` reply:
+/// a check that prints a megabyte on each run would make all three a
+/// megabyte larger, and a hundred of them stalled the agent in the soak
+/// test. 64 KiB is eight times Nagios's classic 8 KiB and more than any
+/// real plugin's summary and long output; `check-now -- COMMAND` keeps
+/// the runner's 1 MiB for looking at a plugin by hand.
+pub const KEPT_OUTPUT: usize = 64 * 1024;
+
 /// The runner that executes a configured plugin check.
 pub fn runner_for(spec: &CheckConfig) -> Runner {
     Runner::new(RunnerConfig {
         timeout: spec.timeout,
         timeout_state: spec.timeout_state,
         env: spec.env.clone(),
+        output_limit: KEPT_OUTPUT,
         ..RunnerConfig::default()
     })
 }
@@ -187,6 +201,8 @@ struct Daemon {
     dirty: Dirty,
     /// When the state file was last written.
     saved: Instant,
+    /// The write of the state file in progress, on a blocking thread.
+    writing: Option<JoinHandle<anyhow::Result<()>>>,
     stats: AgentStats,
     pending: Vec<PendingRun>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -248,6 +264,7 @@ impl Daemon {
             state_file,
             dirty: Dirty::States,
             saved: Instant::now(),
+            writing: None,
             stats: AgentStats::default(),
             pending: Vec::new(),
             done_tx,
@@ -351,6 +368,7 @@ impl Daemon {
                     self.run_planned_actions();
                     self.flush();
                 }
+                written = write_finished(&mut self.writing) => self.written(written),
                 _ = watchdog.tick(), if watchdog_every.is_some() => notify::watchdog(),
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
@@ -460,7 +478,11 @@ impl Daemon {
                 state_type: state.state_type,
                 attempt: state.attempt,
                 max_attempts: spec.tracker.attempts,
-                summary: state.last_result.as_ref().map(|r| r.summary.clone()).unwrap_or_default(),
+                summary: state
+                    .last_result
+                    .as_ref()
+                    .map(|r| brief(&r.summary, CHANGE_SUMMARY_LIMIT))
+                    .unwrap_or_default(),
             });
         if let Some(change) = change {
             log_change(&change);
@@ -637,27 +659,41 @@ impl Daemon {
         Ok(wanted)
     }
 
-    /// Writes the state file if a state changed, or if results did and
-    /// the file is [`FLUSH_RESULTS_EVERY`] old.
+    /// Starts writing the state file if a state changed, or if results did
+    /// and the file is [`FLUSH_RESULTS_EVERY`] old, unless a write is still
+    /// in progress (then the next tick does it). Encoding reads the live
+    /// state, so it happens here, into the page cache; the fsyncs and the
+    /// rename, tens of milliseconds on a busy disk, happen on a blocking
+    /// thread, so the checks keep their schedule meanwhile.
     fn flush(&mut self) {
         let due = match self.dirty {
             Dirty::Clean => false,
             Dirty::Results => self.saved.elapsed() >= FLUSH_RESULTS_EVERY,
             Dirty::States => true,
         };
-        if !due {
+        if !due || self.writing.is_some() {
             return;
         }
         self.snapshot.saved_at = SystemTime::now();
-        match self.state_file.save(&self.snapshot) {
+        let pending = match self.state_file.begin(&self.snapshot) {
+            Ok(pending) => pending,
+            Err(error) => return self.written(Err(error)),
+        };
+        self.writing = Some(tokio::task::spawn_blocking(move || pending.commit()));
+        self.dirty = Dirty::Clean;
+        self.saved = Instant::now();
+    }
+
+    fn written(&mut self, result: anyhow::Result<()>) {
+        match result {
             Ok(()) => {
-                self.dirty = Dirty::Clean;
-                self.saved = Instant::now();
                 if self.stats.state_write_error.take().is_some() {
                     info!(message = "State file written again.", path = %self.state_file.path().display());
                 }
             }
             Err(error) => {
+                // Written again on the next tick, with whatever changed since.
+                self.dirty = Dirty::States;
                 let error = format!("{error:#}");
                 // Once per distinct failure, not once a second.
                 if self.stats.state_write_error.as_ref() != Some(&error) {
@@ -666,6 +702,17 @@ impl Daemon {
                 self.stats.state_write_error = Some(error);
             }
         }
+    }
+
+    /// Waits for a write in progress, then writes the state as it is now.
+    async fn final_flush(&mut self) {
+        if self.writing.is_some() {
+            let written = write_finished(&mut self.writing).await;
+            self.written(written);
+        }
+        self.snapshot.saved_at = SystemTime::now();
+        let saved = self.state_file.save(&self.snapshot);
+        self.written(saved);
     }
 
     /// One line for `systemctl status`.
@@ -741,8 +788,7 @@ impl Daemon {
                 }
             }
         }
-        self.dirty = Dirty::States;
-        self.flush();
+        self.final_flush().await;
         let _ = std::fs::remove_file(&self.socket);
         info!(message = "Agent stopped.");
     }
@@ -769,6 +815,17 @@ fn log_change(change: &ChangeRecord) {
 
 /// Runs a built-in check on a blocking thread, with the check's timeout:
 /// statvfs on a dead network mount blocks, and must not block the loop.
+/// The outcome of the state write in progress; pending while there is none.
+/// Cancel-safe: the write goes on and is awaited again on the next call.
+async fn write_finished(
+    writing: &mut Option<JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    let Some(handle) = writing else { return std::future::pending().await };
+    let result = handle.await;
+    *writing = None;
+    result.unwrap_or_else(|error| Err(anyhow::anyhow!("the state writer failed: {error}")))
+}
+
 async fn run_builtin(
     check: Arc<BuiltinCheck>,
     limit: Duration,
