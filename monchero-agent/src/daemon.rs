@@ -33,7 +33,9 @@ use crate::EX_CONFIG;
 use crate::actions::{ActionDone, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
+use crate::metrics::MetricsSnapshot;
 use crate::notify;
+use crate::pull;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
 use crate::status_report::StatusReport;
@@ -210,6 +212,7 @@ impl Daemon {
         }
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
+        pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -488,6 +491,9 @@ impl Daemon {
 
     fn action_finished(&mut self, done: ActionDone) {
         let record = self.actions.finish(&done);
+        if !record.ok {
+            self.stats.action_failures += 1;
+        }
         let check = &done.event.check;
         if let Some(saved) = self.snapshot.checks.get_mut(check) {
             saved.last_action = Some(record);
@@ -565,6 +571,9 @@ impl Daemon {
                     SystemTime::now(),
                     window,
                 ))
+            }
+            Request::Metrics => {
+                Response::Metrics(MetricsSnapshot::build(&self.snapshot, &self.stats))
             }
             Request::Run { checks, all } => match self.request_runs(&checks, all) {
                 Ok(wanted) => {
@@ -656,6 +665,11 @@ impl Daemon {
                 );
             }
             Ok(config) => {
+                if (&config.pull, &config.metrics) != (&self.config.pull, &self.config.metrics) {
+                    warn!(
+                        message = "[pull] or [metrics] changed; restart the agent to apply that."
+                    );
+                }
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

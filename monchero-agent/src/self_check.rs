@@ -49,6 +49,8 @@ pub struct AgentStats {
     pub skipped: u64,
     /// Runs stopped by their timeout.
     pub timed_out: u64,
+    /// Action runs that failed or timed out.
+    pub action_failures: u64,
     /// How late runs started against their planned time.
     pub lateness: Lateness,
     /// The last state file write failed (disk full, permissions).
