@@ -200,3 +200,99 @@ fn names_of(names: &[Spanned<String>], key: &str, report: Report<'_>) -> Vec<Str
     }
     kept
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::Path;
+
+    use rcgen::{CertificateParams, KeyPair};
+
+    use crate::config::{Config, parse};
+
+    /// A directory with `ca.pem`, `agent.pem` and `agent.key`, and the
+    /// config `text` written in it, parsed.
+    fn parse_in(dir: &Path, text: &str) -> Result<Config, Vec<String>> {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["agent".into()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("agent.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("agent.key"), key.serialize_pem()).unwrap();
+        let file = dir.join("agent.toml");
+        parse(text, &file).map_err(|errors| {
+            let prefix = format!("{}:", file.display());
+            errors.0.iter().map(|e| e.to_string().replacen(&prefix, "", 1)).collect()
+        })
+    }
+
+    const FILES: &str =
+        "ca_file = \"ca.pem\"\ncert_file = \"agent.pem\"\nkey_file = \"agent.key\"\n";
+
+    #[test]
+    fn pull_and_metrics_are_off_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = parse_in(dir.path(), "").unwrap();
+        assert_eq!((config.pull, config.metrics), (None, None));
+    }
+
+    #[test]
+    fn a_full_pull_table_with_relative_paths_and_an_address_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[pull]\nlisten = [\"0.0.0.0:9443\", \"[::1]:9443\"]\n{FILES}allow = [\"prometheus\", \"admin\"]\nrun_allowed = [\"admin\"]\nmax_connections = 8\n\n[metrics]\nlisten = \"127.0.0.1:9100\"\n"
+        );
+        let config = parse_in(dir.path(), &text).unwrap();
+        let pull = config.pull.unwrap();
+        assert_eq!(pull.listen, ["0.0.0.0:9443".parse().unwrap(), "[::1]:9443".parse().unwrap()]);
+        assert_eq!(pull.ca_file, dir.path().join("ca.pem"));
+        assert_eq!(pull.key_file, dir.path().join("agent.key"));
+        assert_eq!(pull.allow, Some(vec!["prometheus".into(), "admin".into()]));
+        assert_eq!(pull.run_allowed, ["admin"]);
+        assert_eq!(pull.max_connections, 8);
+        assert_eq!(config.metrics.unwrap().listen, ["127.0.0.1:9100".parse().unwrap()]);
+    }
+
+    #[test]
+    fn mistakes_point_at_the_value_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[pull]\nlisten = [\"127.0.0.1:9443\", \"localhost:9443\"]\nca_file = \"missing.pem\"\ncert_file = \"agent.key\"\nkey_file = \"agent.key\"\nallow = [\"\"]\nmax_connections = 0\nlisen = 1\n\n[metrics]\nlisten = \"0.0.0.0:9100\"\n";
+        let errors = parse_in(dir.path(), text).unwrap_err();
+        let missing = dir.path().join("missing.pem");
+        let key = dir.path().join("agent.key");
+        assert_eq!(
+            errors,
+            [
+                "2:29: listen \"localhost:9443\" is not an IP address with a port, e.g. \"0.0.0.0:9443\" or \"[::1]:9443\" (host names are not resolved)".to_owned(),
+                format!("3:11: ca_file: cannot read {}: No such file or directory (os error 2)", missing.display()),
+                format!("4:13: cert_file: {} holds no certificate (no \"-----BEGIN CERTIFICATE-----\" block)", key.display()),
+                "6:10: allow has an empty name; remove the \"\"".to_owned(),
+                "7:19: max_connections must be 1 or more: it is how many clients are served at once".to_owned(),
+                "8:1: unknown key \"lisen\" in [pull]: did you mean \"listen\"?".to_owned(),
+                "11:10: [metrics] listen 0.0.0.0:9100 is not a loopback address: /metrics there is plain HTTP that anyone who can reach it may read; scrape remotely through [pull] (mTLS), or set allow_remote = true to serve it anyway".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn required_keys_are_named_at_the_header_and_remote_metrics_can_be_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let errors = parse_in(dir.path(), "[agent]\n\n[pull]\nallow = []\n").unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "3:1: [pull] needs listen: the address to listen on, e.g. \"0.0.0.0:9443\"",
+                "3:1: [pull] needs ca_file: the path of a PEM file",
+                "3:1: [pull] needs cert_file: the path of a PEM file",
+                "3:1: [pull] needs key_file: the path of a PEM file",
+            ]
+        );
+        let text = "[metrics]\nlisten = [\"0.0.0.0:9100\"]\nallow_remote = true\n";
+        let config = parse_in(dir.path(), text).unwrap();
+        assert_eq!(config.metrics.unwrap().listen, ["0.0.0.0:9100".parse().unwrap()]);
+        let errors = parse_in(dir.path(), "[metrics]\nlisten = []\n").unwrap_err();
+        assert_eq!(
+            errors,
+            ["2:10: listen must name at least one address, e.g. \"127.0.0.1:9100\""]
+        );
+    }
+}
