@@ -97,10 +97,10 @@ struct Tables {
     agent: Option<RawAgent>,
     checks: Vec<Entry<RawCheck>>,
     actions: Vec<Entry<RawAction>>,
-    /// `[pull]` and where its header is.
-    pull: Option<(RawPull, usize)>,
-    /// `[metrics]` and where its header is.
-    metrics: Option<(RawMetrics, usize)>,
+    /// `[pull]`, where its header is, and its keys already reported.
+    pull: Option<(RawPull, usize, Vec<String>)>,
+    /// `[metrics]`, where its header is, and its keys already reported.
+    metrics: Option<(RawMetrics, usize, Vec<String>)>,
 }
 
 /// `[agent]`'s defaults for every check.
@@ -171,11 +171,11 @@ impl Loader {
         let pull = tables
             .pull
             .as_ref()
-            .and_then(|(raw, header)| pull::build_pull(raw, *header, &dir, &mut report));
+            .and_then(|(raw, at, removed)| pull::build_pull(raw, *at, removed, &dir, &mut report));
         let metrics = tables
             .metrics
             .as_ref()
-            .and_then(|(raw, header)| pull::build_metrics(raw, *header, &mut report));
+            .and_then(|(raw, at, removed)| pull::build_metrics(raw, *at, removed, &mut report));
         (pull, metrics)
     }
 
@@ -928,7 +928,7 @@ fn read_tables(
                     "[pull]",
                     &mut report,
                 );
-                tables.pull = parsed.value.map(|raw| (raw, value_span.start));
+                tables.pull = parsed.value.map(|raw| (raw, value_span.start, parsed.removed));
             }
             ("metrics", DeValue::Table(table)) if file == 0 => {
                 let parsed: Parsed<RawMetrics> = deserialize_table(
@@ -938,7 +938,7 @@ fn read_tables(
                     "[metrics]",
                     &mut report,
                 );
-                tables.metrics = parsed.value.map(|raw| (raw, value_span.start));
+                tables.metrics = parsed.value.map(|raw| (raw, value_span.start, parsed.removed));
             }
             (table @ ("pull" | "metrics"), _) => {
                 let message = if file == 0 {

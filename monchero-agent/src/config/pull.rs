@@ -48,19 +48,23 @@ pub struct MetricsConfig {
 type Report<'a> = &'a mut dyn FnMut(usize, String);
 
 /// Builds `[pull]`, whose header is at `header`; relative paths start at
-/// `dir`. `None` when something was reported.
+/// `dir`. Keys in `removed` had bad values, already reported: they are not
+/// reported missing as well. `None` when something was reported.
 pub(super) fn build_pull(
     raw: &RawPull,
     header: usize,
+    removed: &[String],
     dir: &Path,
     report: Report<'_>,
 ) -> Option<PullConfig> {
     let mut ok = true;
-    let listen = addresses(raw.listen.as_ref(), "[pull]", header, r#""0.0.0.0:9443""#, report);
-    ok &= listen.is_some();
+    let example = r#""0.0.0.0:9443""#;
+    let listen = addresses(raw.listen.as_ref(), "[pull]", header, example, removed, report);
     let mut file = |value: &Option<Spanned<String>>, key: &str, load: &dyn Fn(&Path) -> String| {
         let Some(value) = value else {
-            report(header, format!("[pull] needs {key}: the path of a PEM file"));
+            if !removed.iter().any(|bad| bad == key) {
+                report(header, format!("[pull] needs {key}: the path of a PEM file"));
+            }
             return None;
         };
         let path = dir.join(value.get_ref());
@@ -114,10 +118,11 @@ pub(super) fn build_pull(
 pub(super) fn build_metrics(
     raw: &RawMetrics,
     header: usize,
+    removed: &[String],
     report: Report<'_>,
 ) -> Option<MetricsConfig> {
-    let listen =
-        addresses(raw.listen.as_ref(), "[metrics]", header, r#""127.0.0.1:9100""#, report)?;
+    let example = r#""127.0.0.1:9100""#;
+    let listen = addresses(raw.listen.as_ref(), "[metrics]", header, example, removed, report)?;
     if raw.allow_remote != Some(true) {
         let spans = listen_spans(raw.listen.as_ref()?);
         let mut ok = true;
@@ -146,10 +151,14 @@ fn addresses(
     table: &str,
     header: usize,
     example: &str,
+    removed: &[String],
     report: Report<'_>,
 ) -> Option<Vec<SocketAddr>> {
     let Some(listen) = listen else {
-        report(header, format!("{table} needs listen: the address to listen on, e.g. {example}"));
+        if !removed.iter().any(|bad| bad == "listen") {
+            let message = format!("{table} needs listen: the address to listen on, e.g. {example}");
+            report(header, message);
+        }
         return None;
     };
     let texts: Vec<&str> = match listen.get_ref() {
@@ -293,6 +302,14 @@ mod tests {
         assert_eq!(
             errors,
             ["2:10: listen must name at least one address, e.g. \"127.0.0.1:9100\""]
+        );
+        let errors = parse_in(dir.path(), "[metrics]\nlisten = 9100\n").unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "2:10: listen must be an address like \"127.0.0.1:9443\", or an array of them, not 9100"
+            ],
+            "a bad value is not reported missing as well"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! errors as JSON with a stable code.
 //!
 //! Every handler asks the daemon's main loop through
-//! [`control::ask`](crate::control::ask), with the same requests the
+//! [`control::ask`], with the same requests the
 //! control socket sends, so `GET /v1/status` and `monchero status --json`
 //! are the same document from the same code. `docs/api.md` documents each
 //! route with examples.

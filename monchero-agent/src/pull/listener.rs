@@ -98,7 +98,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor
             return;
         }
         Err(_) => {
-            warn!(message = "TLS handshake refused.", %peer, reason = "no handshake within 10 s");
+            let reason = format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs());
+            warn!(message = "TLS handshake refused.", %peer, %reason);
             return;
         }
     };
