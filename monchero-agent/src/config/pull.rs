@@ -60,28 +60,28 @@ pub(super) fn build_pull(
     let mut ok = true;
     let example = r#""0.0.0.0:9443""#;
     let listen = addresses(raw.listen.as_ref(), "[pull]", header, example, removed, report);
-    let mut file = |value: &Option<Spanned<String>>, key: &str, load: &dyn Fn(&Path) -> String| {
-        let Some(value) = value else {
-            if !removed.iter().any(|bad| bad == key) {
-                report(header, format!("[pull] needs {key}: the path of a PEM file"));
+    let mut file =
+        |value: &Option<Spanned<String>>, key: &str, load: &dyn Fn(&Path) -> anyhow::Result<()>| {
+            let Some(value) = value else {
+                if !removed.iter().any(|bad| bad == key) {
+                    report(header, format!("[pull] needs {key}: the path of a PEM file"));
+                }
+                return None;
+            };
+            let path = dir.join(value.get_ref());
+            let path = std::path::absolute(&path).unwrap_or(path);
+            match load(&path) {
+                Ok(()) => Some(path),
+                Err(error) => {
+                    report(value.span().start, format!("{key}: {error:#}"));
+                    None
+                }
             }
-            return None;
         };
-        let path = dir.join(value.get_ref());
-        let path = std::path::absolute(&path).unwrap_or(path);
-        let problem = load(&path);
-        if problem.is_empty() {
-            return Some(path);
-        }
-        report(value.span().start, format!("{key}: {problem}"));
-        None
-    };
-    let problem =
-        |result: anyhow::Result<()>| result.err().map(|e| format!("{e:#}")).unwrap_or_default();
-    let ca_file = file(&raw.ca_file, "ca_file", &|path| problem(tls::load_certs(path).map(drop)));
-    let cert_file =
-        file(&raw.cert_file, "cert_file", &|path| problem(tls::load_certs(path).map(drop)));
-    let key_file = file(&raw.key_file, "key_file", &|path| problem(tls::load_key(path).map(drop)));
+    let certs = |path: &Path| tls::load_certs(path).map(drop);
+    let ca_file = file(&raw.ca_file, "ca_file", &certs);
+    let cert_file = file(&raw.cert_file, "cert_file", &certs);
+    let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
     let allow = raw.allow.as_ref().map(|names| names_of(names, "allow", report));
     let run_allowed = raw
         .run_allowed
