@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use rcgen::{
 use serde_json::Value;
 
 use crate::daemon::{Agent, Setup, check, quiet};
+use crate::util::monchero;
 
 /// A CA for the test, the agent's certificate, and client certificates.
 struct Pki {
@@ -121,20 +123,11 @@ impl Pull {
     /// `curl` against the API as `client` (`None`: no certificate):
     /// (exit status, HTTP status, body).
     fn curl(&self, client: Option<&str>, method: &str, path: &str) -> (i32, u16, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "10", "-X", method])
-            .args(["--write-out", "\n%{http_code}"])
-            .arg("--cacert")
-            .arg(self.dir().join("monchero-ca.pem"));
-        if let Some(client) = client {
-            cmd.arg("--cert").arg(self.dir().join(format!("{client}.pem")));
-            cmd.arg("--key").arg(self.dir().join(format!("{client}.key")));
-        }
-        cmd.arg(format!("https://{}{path}", self.api));
-        let output = cmd.output().expect("curl (Debian package curl) must be installed");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-        (output.status.code().unwrap_or(-1), code.parse().unwrap_or(0), body.to_owned())
+        let client = client.map(|name| {
+            (self.dir().join(format!("{name}.pem")), self.dir().join(format!("{name}.key")))
+        });
+        let url = format!("https://{}{path}", self.api);
+        curl(&self.dir().join("monchero-ca.pem"), client.as_ref(), method, &url)
     }
 
     /// The JSON body of a request that must answer `status`.
@@ -145,10 +138,33 @@ impl Pull {
     }
 }
 
-/// The address logged after `message` (`... address=127.0.0.1:PORT`).
+/// `curl -X METHOD URL` trusting `ca`, with the client certificate and key
+/// `client`: (exit status, HTTP status, body).
+fn curl(
+    ca: &Path,
+    client: Option<&(PathBuf, PathBuf)>,
+    method: &str,
+    url: &str,
+) -> (i32, u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["--silent", "--show-error", "--max-time", "10", "-X", method])
+        .args(["--write-out", "\n%{http_code}"])
+        .arg("--cacert")
+        .arg(ca);
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let output = cmd.arg(url).output().expect("curl (Debian package curl) must be installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    (output.status.code().unwrap_or(-1), code.parse().unwrap_or(0), body.to_owned())
+}
+
+/// The address last logged after `message` (`... address=127.0.0.1:PORT`):
+/// the log of a restarted agent holds the earlier ones too.
 fn listening(log: &str, message: &str) -> SocketAddr {
     log.lines()
-        .find(|line| line.contains(message))
+        .rfind(|line| line.contains(message))
         .and_then(|line| line.split("address=").nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|address| address.parse().ok())
@@ -366,4 +382,65 @@ fn a_real_prometheus_scrapes_check_states_and_perfdata_over_mutual_tls() {
         pull.dir(),
     );
     assert_eq!(limit[0]["value"][1], (300 * 1024 * 1024).to_string());
+}
+
+/// Runs `monchero ARGS` in `dir`; panics unless it exits 0; its stdout.
+fn monchero_in(dir: &Path, args: &[&str]) -> String {
+    let output = monchero().current_dir(dir).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "monchero {args:?}: {stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn certificates_from_monchero_ca_get_in_and_a_revoked_one_is_refused() {
+    let setup = Setup::new();
+    let dir = setup.dir().to_owned();
+    monchero_in(&dir, &["ca", "init", "ca"]);
+    assert_eq!(mode(&dir.join("ca/ca.key")), 0o600);
+    assert_eq!(mode(&dir.join("ca")), 0o700);
+    monchero_in(&dir, &["cert", "request", "agent", "--san", "127.0.0.1"]);
+    monchero_in(&dir, &["cert", "request", "prometheus"]);
+    assert_eq!(mode(&dir.join("agent.key")), 0o600);
+    monchero_in(&dir, &["ca", "sign", "ca", "agent.csr", "--out", "agent.pem"]);
+    let signed = monchero_in(&dir, &["ca", "sign", "ca", "prometheus.csr"]);
+    std::fs::write(dir.join("prometheus.pem"), signed).unwrap();
+
+    let web = quiet("web");
+    let pull = "[pull]\nlisten = \"127.0.0.1:0\"\nca_file = \"ca/ca.pem\"\ncrl_file = \"ca/crl.pem\"\n\
+                cert_file = \"agent.pem\"\nkey_file = \"agent.key\"\nallow = [\"prometheus\"]\n";
+    let config = setup.config(&[&web], pull);
+    let client = (dir.join("prometheus.pem"), dir.join("prometheus.key"));
+    let get_status = |agent: &Agent| {
+        let api = listening(&agent.log_text(), "Pull API listening");
+        curl(&dir.join("ca/ca.pem"), Some(&client), "GET", &format!("https://{api}/v1/status"))
+    };
+
+    let agent = Agent::start(&config, &dir);
+    let (exit, code, body) = get_status(&agent);
+    assert_eq!((exit, code), (0, 200), "{body}");
+    assert_eq!(agent.stop(), 0);
+
+    let revoked = monchero_in(&dir, &["ca", "revoke", "ca", "prometheus"]);
+    assert!(revoked.starts_with("1 certificate(s)"), "{revoked}");
+    let list = monchero_in(&dir, &["ca", "list", "ca"]);
+    let prometheus = list.lines().find(|line| line.contains("prometheus")).unwrap();
+    assert!(prometheus.ends_with("REVOKED"), "{list}");
+    let agent_line = list.lines().find(|line| line.contains("agent")).unwrap();
+    assert!(!agent_line.contains("REVOKED"), "{list}");
+
+    let agent = Agent::start(&config, &dir);
+    let (exit, code, body) = get_status(&agent);
+    assert_ne!(exit, 0, "a revoked certificate got through: {code} {body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.log_text().contains("Revoked") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = agent.log_text();
+    let refusal = log.lines().find(|line| line.contains("TLS handshake refused"));
+    assert!(refusal.is_some_and(|line| line.contains("Revoked")), "{log}");
 }

@@ -28,6 +28,9 @@ pub struct PullConfig {
     pub cert_file: PathBuf,
     /// The agent's private key (PEM).
     pub key_file: PathBuf,
+    /// Revocation lists (PEM) from the CA: certificates listed there fail
+    /// the handshake.
+    pub crl_file: Option<PathBuf>,
     /// Client certificate names (subject CN or DNS SAN) let in; `None`
     /// lets in every client the CA signed.
     pub allow: Option<Vec<String>>,
@@ -82,6 +85,13 @@ pub(super) fn build_pull(
     let ca_file = file(&raw.ca_file, "ca_file", &certs);
     let cert_file = file(&raw.cert_file, "cert_file", &certs);
     let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
+    // Optional, unlike the others: `None` inside means "not set".
+    let crl_file = match raw.crl_file {
+        None => Some(None),
+        Some(_) => {
+            file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop)).map(Some)
+        }
+    };
     let allow = raw.allow.as_ref().map(|names| names_of(names, "allow", report));
     let run_allowed = raw
         .run_allowed
@@ -104,6 +114,7 @@ pub(super) fn build_pull(
         ca_file: ca_file?,
         cert_file: cert_file?,
         key_file: key_file?,
+        crl_file: crl_file?,
         allow,
         run_allowed,
         max_connections,
@@ -311,5 +322,23 @@ mod tests {
             ],
             "a bad value is not reported missing as well"
         );
+    }
+
+    #[test]
+    fn a_crl_file_must_hold_a_revocation_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}crl_file = \"agent.pem\"\n");
+        let errors = parse_in(dir.path(), &text).unwrap_err();
+        let path = dir.path().join("agent.pem");
+        assert_eq!(
+            errors,
+            [format!(
+                "6:12: crl_file: {} holds no revocation list (no \"-----BEGIN X509 CRL-----\" block)",
+                path.display()
+            )]
+        );
+        let config =
+            parse_in(dir.path(), &format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}")).unwrap();
+        assert_eq!(config.pull.unwrap().crl_file, None);
     }
 }

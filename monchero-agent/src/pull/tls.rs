@@ -9,7 +9,7 @@ use anyhow::Context;
 use rustls::RootCertStore;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use x509_parser::extensions::GeneralName;
 
 use crate::config::PullConfig;
@@ -25,6 +25,19 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         path.display()
     );
     Ok(certs)
+}
+
+/// Every revocation list in the PEM file at `path`; at least one.
+pub fn load_crls(path: &Path) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
+    let crls = CertificateRevocationListDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| pem_error(path, error))?;
+    anyhow::ensure!(
+        !crls.is_empty(),
+        "{} holds no revocation list (no \"-----BEGIN X509 CRL-----\" block)",
+        path.display()
+    );
+    Ok(crls)
 }
 
 /// The private key in the PEM file at `path` (PKCS#8, PKCS#1 or SEC1).
@@ -58,7 +71,12 @@ pub fn server_config(pull: &PullConfig) -> anyhow::Result<Arc<ServerConfig>> {
             format!("{} is not a usable CA certificate", pull.ca_file.display())
         })?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let mut verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if let Some(crl_file) = &pull.crl_file {
+        verifier = verifier.with_crls(load_crls(crl_file)?);
+    }
+    let verifier = verifier
         .build()
         .with_context(|| format!("cannot verify clients with {}", pull.ca_file.display()))?;
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -92,7 +110,10 @@ pub fn peer_names(cert: &CertificateDer<'_>) -> Vec<String> {
         .collect();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            if let GeneralName::DNSName(name) = name {
+            // A CN repeated as a DNS name (the usual way) is one name.
+            if let GeneralName::DNSName(name) = name
+                && !names.iter().any(|known| known == name)
+            {
                 names.push((*name).to_owned());
             }
         }
