@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use rustix::process::Signal;
 use serde_json::Value;
 
 use crate::daemon::{Agent, Setup, check, quiet};
@@ -161,7 +162,7 @@ fn curl(
 }
 
 /// The address last logged after `message` (`... address=127.0.0.1:PORT`):
-/// the log of a restarted agent holds the earlier ones too.
+/// a log shared by several runs of an agent holds the earlier ones too.
 fn listening(log: &str, message: &str) -> SocketAddr {
     log.lines()
         .rfind(|line| line.contains(message))
@@ -384,6 +385,34 @@ fn a_real_prometheus_scrapes_check_states_and_perfdata_over_mutual_tls() {
     assert_eq!(limit[0]["value"][1], (300 * 1024 * 1024).to_string());
 }
 
+/// SIGHUP, and waits until the pull API says it reloaded.
+fn reload(agent: &Agent) {
+    let before = agent.log_text().matches("Pull API reloaded").count();
+    agent.signal(Signal::HUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.log_text().matches("Pull API reloaded").count() == before {
+        assert!(Instant::now() < deadline, "no reload:\n{}", agent.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_reload_applies_new_access_lists_without_a_restart() {
+    let pull = Pull::start();
+    let refused = pull.json("stranger", "GET", "/v1/status", 403);
+    assert_eq!(refused["error"]["code"], "forbidden");
+    let config = pull.dir().join("agent.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let widened = text.replace("allow = [\"prometheus\", \"admin\"]", "allow = [\"stranger\"]");
+    assert_ne!(text, widened);
+    std::fs::write(&config, widened).unwrap();
+    reload(&pull.agent);
+    let status = pull.json("stranger", "GET", "/v1/status", 200);
+    assert_eq!(status["stale"], false);
+    let refused = pull.json("prometheus", "GET", "/v1/status", 403);
+    assert_eq!(refused["error"]["code"], "forbidden");
+}
+
 /// Runs `monchero ARGS` in `dir`; panics unless it exits 0; its stdout.
 fn monchero_in(dir: &Path, args: &[&str]) -> String {
     let output = monchero().current_dir(dir).args(args).output().unwrap();
@@ -423,7 +452,6 @@ fn certificates_from_monchero_ca_get_in_and_a_revoked_one_is_refused() {
     let agent = Agent::start(&config, &dir);
     let (exit, code, body) = get_status(&agent);
     assert_eq!((exit, code), (0, 200), "{body}");
-    assert_eq!(agent.stop(), 0);
 
     let revoked = monchero_in(&dir, &["ca", "revoke", "ca", "prometheus"]);
     assert!(revoked.starts_with("1 certificate(s)"), "{revoked}");
@@ -433,7 +461,8 @@ fn certificates_from_monchero_ca_get_in_and_a_revoked_one_is_refused() {
     let agent_line = list.lines().find(|line| line.contains("agent")).unwrap();
     assert!(!agent_line.contains("REVOKED"), "{list}");
 
-    let agent = Agent::start(&config, &dir);
+    // A reload reads the new CRL; the listener stays where it is.
+    reload(&agent);
     let (exit, code, body) = get_status(&agent);
     assert_ne!(exit, 0, "a revoked certificate got through: {code} {body}");
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -43,7 +43,7 @@ pub fn run(command: CaCommand) -> anyhow::Result<u8> {
             let count = Ca::open(&dir)?.revoke(&name)?;
             println!(
                 "{count} certificate(s) of {name:?} newly revoked; {} is updated: copy it to \
-                 the agents' [pull] crl_file and restart them",
+                 the agents' [pull] crl_file and reload them",
                 dir.join("crl.pem").display()
             );
         }

@@ -217,7 +217,7 @@ pub enum CaCommand {
         dir: PathBuf,
     },
     /// Revoke every certificate issued to NAME and rewrite DIR/crl.pem;
-    /// agents with `[pull] crl_file` refuse them once restarted with it.
+    /// agents with `[pull] crl_file` refuse them once reloaded with it.
     Revoke {
         #[arg(value_name = "DIR")]
         dir: PathBuf,

@@ -175,6 +175,7 @@ struct Daemon {
     actions: Actions,
     action_rx: mpsc::UnboundedReceiver<ActionDone>,
     socket: PathBuf,
+    pull: pull::Pull,
 }
 
 impl Daemon {
@@ -212,7 +213,7 @@ impl Daemon {
         }
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
-        pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
+        let pull = pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -236,6 +237,7 @@ impl Daemon {
             actions,
             action_rx,
             socket,
+            pull,
         };
         daemon.rebuild(Instant::now(), now);
         info!(
@@ -665,11 +667,7 @@ impl Daemon {
                 );
             }
             Ok(config) => {
-                if (&config.pull, &config.metrics) != (&self.config.pull, &self.config.metrics) {
-                    warn!(
-                        message = "[pull] or [metrics] changed; restart the agent to apply that."
-                    );
-                }
+                self.pull.reload(config.pull.as_ref(), config.metrics.as_ref());
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

@@ -4,7 +4,9 @@
 //! The handshake is never done inside the accept loop: one client that
 //! connects and sends nothing would otherwise block every client after it.
 //! When `max_connections` are open, new ones wait in the kernel's backlog
-//! instead of costing memory here.
+//! instead of costing memory here. What a connection is served with comes
+//! from a watch channel at accept time, so a reload (new certificates, CRL,
+//! access lists) applies to the next connection without dropping any.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
@@ -30,24 +32,29 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the next request on a kept-alive connection.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a listener serves new connections with.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `None` serves plain HTTP (the `[metrics]` listener).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub router: Router,
+}
+
 /// One listening socket and what it serves.
 #[derive(Debug)]
 pub struct Listener {
     tcp: TcpListener,
     address: SocketAddr,
-    /// `None` serves plain HTTP (the `[metrics]` listener).
-    tls: Option<Arc<rustls::ServerConfig>>,
+    served: watch::Receiver<Served>,
     slots: Arc<Semaphore>,
-    router: Router,
 }
 
 impl Listener {
     /// Binds `address`. Must be called inside the tokio runtime.
     pub fn bind(
         address: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        served: watch::Receiver<Served>,
         max_connections: usize,
-        router: Router,
     ) -> anyhow::Result<Listener> {
         let std = std::net::TcpListener::bind(address)
             .with_context(|| format!("cannot listen on {address}"))?;
@@ -55,7 +62,7 @@ impl Listener {
         let tcp =
             TcpListener::from_std(std).with_context(|| format!("cannot listen on {address}"))?;
         let address = tcp.local_addr().unwrap_or(address);
-        Ok(Listener { tcp, address, tls, slots: Arc::new(Semaphore::new(max_connections)), router })
+        Ok(Listener { tcp, address, served, slots: Arc::new(Semaphore::new(max_connections)) })
     }
 
     /// The bound address (with the port the system chose for port 0).
@@ -76,8 +83,8 @@ impl Listener {
                     continue;
                 }
             };
-            let tls = self.tls.clone().map(TlsAcceptor::from);
-            let router = self.router.clone();
+            let Served { tls, router } = self.served.borrow().clone();
+            let tls = tls.map(TlsAcceptor::from);
             tokio::spawn(async move {
                 connection(stream, peer, tls, router).await;
                 drop(slot);

@@ -12,16 +12,26 @@ pub mod api;
 mod listener;
 pub mod tls;
 
-use tokio::sync::mpsc;
-use tracing::info;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
 
 use crate::config::{MetricsConfig, PullConfig};
 use crate::control::Incoming;
-use listener::Listener;
+use listener::{Listener, Served};
 
 /// Connections served at once on a `[metrics]` listener: a local Prometheus
 /// or two.
 const METRICS_MAX_CONNECTIONS: usize = 16;
+
+/// The running listeners, and how a reload reaches them.
+#[derive(Debug)]
+pub struct Pull {
+    to_daemon: mpsc::Sender<Incoming>,
+    /// `[pull]` as running, and where its listeners take their TLS config
+    /// and routes from.
+    api: Option<(PullConfig, watch::Sender<Served>)>,
+    metrics: Option<MetricsConfig>,
+}
 
 /// Binds every configured listener, then serves each in a task of its own.
 /// Nothing is served unless every address could be bound. Must be called
@@ -30,22 +40,23 @@ pub fn start(
     pull: Option<&PullConfig>,
     metrics: Option<&MetricsConfig>,
     to_daemon: &mpsc::Sender<Incoming>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Pull> {
     let mut listeners = Vec::new();
+    let mut api = None;
     if let Some(pull) = pull {
-        let tls = tls::server_config(pull)?;
-        let router = api::router(api::ApiState::new(to_daemon.clone(), api::Access::new(pull)));
+        let (sender, served) = watch::channel(served_api(pull, to_daemon)?);
         for address in &pull.listen {
-            let listener =
-                Listener::bind(*address, Some(tls.clone()), pull.max_connections, router.clone())?;
+            let listener = Listener::bind(*address, served.clone(), pull.max_connections)?;
             listeners.push(("Pull API listening (mTLS).", listener));
         }
+        api = Some((pull.clone(), sender));
     }
     if let Some(metrics) = metrics {
         let state = api::ApiState::new(to_daemon.clone(), api::Access::default());
-        let router = api::metrics_router(state);
+        // Nothing of it changes on a reload: the sender can go.
+        let (_, served) = watch::channel(Served { tls: None, router: api::metrics_router(state) });
         for address in &metrics.listen {
-            let listener = Listener::bind(*address, None, METRICS_MAX_CONNECTIONS, router.clone())?;
+            let listener = Listener::bind(*address, served.clone(), METRICS_MAX_CONNECTIONS)?;
             listeners.push(("Metrics listening (plain HTTP).", listener));
         }
     }
@@ -53,5 +64,47 @@ pub fn start(
         info!(message = %message, address = %listener.address());
         tokio::spawn(listener.serve());
     }
-    Ok(())
+    Ok(Pull { to_daemon: to_daemon.clone(), api, metrics: metrics.cloned() })
+}
+
+/// The TLS config and routes of `[pull]`, read afresh from its files.
+fn served_api(pull: &PullConfig, to_daemon: &mpsc::Sender<Incoming>) -> anyhow::Result<Served> {
+    let state = api::ApiState::new(to_daemon.clone(), api::Access::new(pull));
+    Ok(Served { tls: Some(tls::server_config(pull)?), router: api::router(state) })
+}
+
+impl Pull {
+    /// Applies a reloaded config (SIGHUP). The certificate, key, CA and CRL
+    /// files are read again, even when their paths did not change (a
+    /// renewed certificate, a new `crl.pem`), and `allow` / `run_allowed`
+    /// are replaced, for every connection from now on. Addresses and
+    /// connection limits, and turning `[pull]` or `[metrics]` on or off,
+    /// need a restart; a failure keeps what runs.
+    pub fn reload(&mut self, pull: Option<&PullConfig>, metrics: Option<&MetricsConfig>) {
+        if metrics != self.metrics.as_ref() {
+            warn!(message = "[metrics] changed; restart the agent to apply that.");
+        }
+        let restart = "[pull] was turned on or off, or its listen or max_connections changed; \
+                       restart the agent to apply that.";
+        match (&mut self.api, pull) {
+            (None, None) => {}
+            (Some((running, sender)), Some(pull))
+                if (&running.listen, running.max_connections)
+                    == (&pull.listen, pull.max_connections) =>
+            {
+                match served_api(pull, &self.to_daemon) {
+                    Ok(served) => {
+                        sender.send_replace(served);
+                        *running = pull.clone();
+                        info!(message = "Pull API reloaded: certificates, CRL and access lists.");
+                    }
+                    Err(error) => {
+                        let error = format!("{error:#}");
+                        error!(message = "Pull API reload failed; it keeps its previous certificates and access lists.", %error);
+                    }
+                }
+            }
+            _ => warn!(message = restart),
+        }
+    }
 }
