@@ -229,7 +229,7 @@ impl Daemon {
             snapshot,
             state_file,
             dirty: true,
-            stats: AgentStats::default(),
+            stats: AgentStats { pull_cert_expires: pull.cert_expires(), ..AgentStats::default() },
             pending: Vec::new(),
             done_tx,
             done_rx,
@@ -380,7 +380,7 @@ impl Daemon {
         let done = self.done_tx.clone();
         match job {
             Job::AgentSelf => {
-                let result = self_check::run(&mut self.stats, self.slots.len());
+                let result = self_check::run(&mut self.stats, self.slots.len(), SystemTime::now());
                 let _ = done.send(Done { spec, run, result });
             }
             Job::Plugin(runner, command) => {
@@ -668,6 +668,7 @@ impl Daemon {
             }
             Ok(config) => {
                 self.pull.reload(config.pull.as_ref(), config.metrics.as_ref());
+                self.stats.pull_cert_expires = self.pull.cert_expires();
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

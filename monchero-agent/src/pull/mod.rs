@@ -12,6 +12,8 @@ pub mod api;
 mod listener;
 pub mod tls;
 
+use std::time::SystemTime;
+
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -31,6 +33,8 @@ pub struct Pull {
     /// and routes from.
     api: Option<(PullConfig, watch::Sender<Served>)>,
     metrics: Option<MetricsConfig>,
+    /// When the served certificate expires.
+    cert_expires: Option<SystemTime>,
 }
 
 /// Binds every configured listener, then serves each in a task of its own.
@@ -43,8 +47,10 @@ pub fn start(
 ) -> anyhow::Result<Pull> {
     let mut listeners = Vec::new();
     let mut api = None;
+    let mut cert_expires = None;
     if let Some(pull) = pull {
         let (sender, served) = watch::channel(served_api(pull, to_daemon)?);
+        cert_expires = cert_expiry(pull);
         for address in &pull.listen {
             let listener = Listener::bind(*address, served.clone(), pull.max_connections)?;
             listeners.push(("Pull API listening (mTLS).", listener));
@@ -64,7 +70,12 @@ pub fn start(
         info!(message = %message, address = %listener.address());
         tokio::spawn(listener.serve());
     }
-    Ok(Pull { to_daemon: to_daemon.clone(), api, metrics: metrics.cloned() })
+    Ok(Pull { to_daemon: to_daemon.clone(), api, metrics: metrics.cloned(), cert_expires })
+}
+
+/// When the agent's certificate (the first in `cert_file`) expires.
+fn cert_expiry(pull: &PullConfig) -> Option<SystemTime> {
+    tls::load_certs(&pull.cert_file).ok()?.first().and_then(tls::not_after)
 }
 
 /// The TLS config and routes of `[pull]`, read afresh from its files.
@@ -74,6 +85,11 @@ fn served_api(pull: &PullConfig, to_daemon: &mpsc::Sender<Incoming>) -> anyhow::
 }
 
 impl Pull {
+    /// When the certificate `[pull]` serves expires; `None` when it is off.
+    pub fn cert_expires(&self) -> Option<SystemTime> {
+        self.cert_expires
+    }
+
     /// Applies a reloaded config (SIGHUP). The certificate, key, CA and CRL
     /// files are read again, even when their paths did not change (a
     /// renewed certificate, a new `crl.pem`), and `allow` / `run_allowed`
@@ -95,6 +111,7 @@ impl Pull {
                 match served_api(pull, &self.to_daemon) {
                     Ok(served) => {
                         sender.send_replace(served);
+                        self.cert_expires = cert_expiry(pull);
                         *running = pull.clone();
                         info!(message = "Pull API reloaded: certificates, CRL and access lists.");
                     }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use rustls::RootCertStore;
@@ -121,6 +122,13 @@ pub fn peer_names(cert: &CertificateDer<'_>) -> Vec<String> {
     names
 }
 
+/// The end of `cert`'s validity; `None` if it cannot be read.
+pub fn not_after(cert: &CertificateDer<'_>) -> Option<SystemTime> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let seconds = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -137,6 +145,15 @@ mod tests {
         params.distinguished_name = subject;
         let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
         assert_eq!(peer_names(cert.der()), ["prometheus", "prom.example"]);
+    }
+
+    #[test]
+    fn the_expiry_is_read_from_the_certificate() {
+        let mut params = CertificateParams::new(vec!["agent".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let expected = SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+        assert_eq!(not_after(cert.der()), Some(expected));
     }
 
     #[test]
