@@ -20,3 +20,5 @@ mod actions;
 mod check_list;
 // The plugin definitions of plugins-compat/conf.d/, loaded and run.
 mod dropins;
+// `[pull]` and `[metrics]` with curl and a real Prometheus.
+mod pull;

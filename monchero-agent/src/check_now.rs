@@ -125,8 +125,8 @@ fn configured(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
         match control::request(&config.agent.socket, &request, wait) {
             Ok(Response::Ran { results }) => results,
             Ok(Response::Error { message }) => anyhow::bail!("the agent refused: {message}"),
-            Ok(Response::Status(_)) => {
-                anyhow::bail!("the agent answered with a status, not results")
+            Ok(other @ (Response::Status(_) | Response::Metrics(_))) => {
+                anyhow::bail!("the agent answered a run request with {other:?}, not results")
             }
             Err(ClientError::NotRunning) => {
                 eprintln!(

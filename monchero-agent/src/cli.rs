@@ -73,6 +73,18 @@ pub enum Command {
     #[command(subcommand)]
     Check(CheckSubcommand),
 
+    /// A small certificate authority for the pull API's mutual TLS.
+    ///
+    /// monchero ca init /etc/monchero/ca; monchero ca sign /etc/monchero/ca
+    /// agent.csr > agent.pem; monchero ca list /etc/monchero/ca; monchero
+    /// ca revoke /etc/monchero/ca NAME. See docs/certificates.md.
+    #[command(subcommand)]
+    Ca(CaCommand),
+
+    /// Keys and certificate requests for `monchero ca sign`.
+    #[command(subcommand)]
+    Cert(CertCommand),
+
     /// Print man pages and shell completions, for packagers (hidden).
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -167,6 +179,71 @@ pub enum ConfigCommand {
 
 /// `monchero generate ...`: assets built from these very definitions, so
 /// the man pages and completions never disagree with `--help`.
+/// `monchero ca ...`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a CA in DIR: ca.pem (give it to agents and clients), ca.key
+    /// (mode 0600, keep it there) and an empty revocation list crl.pem.
+    Init {
+        /// The CA directory; created with mode 0700.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The CA certificate's common name.
+        #[arg(long, default_value = "Monchero CA")]
+        name: String,
+        /// How long the CA certificate is valid.
+        #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "10years")]
+        validity: Duration,
+    },
+    /// Sign a certificate request (from `monchero cert request`); prints the
+    /// certificate (PEM) and keeps a copy in DIR/issued/.
+    Sign {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The request, in PEM.
+        #[arg(value_name = "CSR")]
+        csr: PathBuf,
+        /// How long the certificate is valid.
+        #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "397days")]
+        validity: Duration,
+        /// Write the certificate to FILE (which must not exist) instead of
+        /// standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List the certificates the CA signed: serial, names, expiry, revoked.
+    List {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Revoke every certificate issued to NAME and rewrite DIR/crl.pem;
+    /// agents with `[pull] crl_file` refuse them once reloaded with it.
+    Revoke {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// `monchero cert ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Make NAME.key (mode 0600) and NAME.csr in --dir for `monchero ca
+    /// sign`. NAME becomes the certificate's common name and DNS name.
+    Request {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Another DNS name or IP address the certificate is for (repeat
+        /// it), e.g. the address pollers connect to the agent by.
+        #[arg(long, value_name = "NAME_OR_IP")]
+        san: Vec<String>,
+        /// Where to write the two files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
     /// Print a man page (roff) to stdout.

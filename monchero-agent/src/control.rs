@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::MetricsSnapshot;
 use crate::status_report::StatusReport;
 
 /// Requests are small; anything longer is not ours.
@@ -35,6 +36,9 @@ pub enum Request {
     /// Run these checks now (all of them when `all`), and answer with
     /// their results once every one has finished.
     Run { checks: Vec<String>, all: bool },
+    /// What `/metrics` shows: every check's state and perfdata, and the
+    /// agent's counters.
+    Metrics,
 }
 
 /// What the daemon answers.
@@ -43,6 +47,7 @@ pub enum Request {
 pub enum Response {
     Status(StatusReport),
     Ran { results: Vec<NamedResult> },
+    Metrics(MetricsSnapshot),
     Error { message: String },
 }
 
@@ -124,20 +129,22 @@ async fn answer(
     let mut line = String::new();
     tokio::io::BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
     let response = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => {
-            let (reply, answer) = oneshot::channel();
-            to_daemon
-                .send(Incoming { request, reply })
-                .await
-                .context("the daemon is shutting down")?;
-            answer.await.context("the daemon dropped the request")?
-        }
+        Ok(request) => ask(&to_daemon, request).await?,
         Err(error) => Response::Error { message: format!("bad request: {error}") },
     };
     let mut json = serde_json::to_vec(&response)?;
     json.push(b'\n');
     write.write_all(&json).await?;
     Ok(write.shutdown().await?)
+}
+
+/// Hands `request` to the daemon's main loop and waits for its answer: the
+/// one way in for the control socket and the HTTP API alike, so both are
+/// answered by the same code in the daemon.
+pub async fn ask(to_daemon: &mpsc::Sender<Incoming>, request: Request) -> anyhow::Result<Response> {
+    let (reply, answer) = oneshot::channel();
+    to_daemon.send(Incoming { request, reply }).await.context("the daemon is shutting down")?;
+    answer.await.context("the daemon dropped the request")
 }
 
 /// Why a client could not get an answer.

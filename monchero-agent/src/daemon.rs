@@ -34,7 +34,9 @@ use crate::EX_CONFIG;
 use crate::actions::{ActionDone, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
+use crate::metrics::MetricsSnapshot;
 use crate::notify;
+use crate::pull;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{
     CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,
@@ -211,6 +213,7 @@ struct Daemon {
     actions: Actions,
     action_rx: mpsc::UnboundedReceiver<ActionDone>,
     socket: PathBuf,
+    pull: pull::Pull,
 }
 
 impl Daemon {
@@ -248,6 +251,7 @@ impl Daemon {
         }
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
+        let pull = pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -265,7 +269,7 @@ impl Daemon {
             dirty: Dirty::States,
             saved: Instant::now(),
             writing: None,
-            stats: AgentStats::default(),
+            stats: AgentStats { pull_cert_expires: pull.cert_expires(), ..AgentStats::default() },
             pending: Vec::new(),
             done_tx,
             done_rx,
@@ -273,6 +277,7 @@ impl Daemon {
             actions,
             action_rx,
             socket,
+            pull,
         };
         daemon.rebuild(Instant::now(), now);
         info!(
@@ -416,7 +421,7 @@ impl Daemon {
         let done = self.done_tx.clone();
         match job {
             Job::AgentSelf => {
-                let result = self_check::run(&mut self.stats, self.slots.len());
+                let result = self_check::run(&mut self.stats, self.slots.len(), SystemTime::now());
                 let _ = done.send(Done { spec, run, result });
             }
             Job::Plugin(runner, command) => {
@@ -538,6 +543,9 @@ impl Daemon {
 
     fn action_finished(&mut self, done: ActionDone) {
         let record = self.actions.finish(&done);
+        if !record.ok {
+            self.stats.action_failures += 1;
+        }
         let check = &done.event.check;
         if let Some(saved) = self.snapshot.checks.get_mut(check) {
             saved.last_action = Some(record);
@@ -615,6 +623,9 @@ impl Daemon {
                     SystemTime::now(),
                     window,
                 ))
+            }
+            Request::Metrics => {
+                Response::Metrics(MetricsSnapshot::build(&self.snapshot, &self.stats))
             }
             Request::Run { checks, all } => match self.request_runs(&checks, all) {
                 Ok(wanted) => {
@@ -739,6 +750,8 @@ impl Daemon {
                 );
             }
             Ok(config) => {
+                self.pull.reload(config.pull.as_ref(), config.metrics.as_ref());
+                self.stats.pull_cert_expires = self.pull.cert_expires();
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

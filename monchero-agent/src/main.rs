@@ -5,6 +5,9 @@
 //! `monchero-core`'s job.
 
 mod actions;
+mod ca;
+mod ca_command;
+mod cert_request;
 mod check_list;
 mod check_now;
 mod cli;
@@ -14,7 +17,9 @@ mod control;
 mod daemon;
 mod generate;
 mod logging;
+mod metrics;
 mod notify;
+mod pull;
 mod render;
 mod self_check;
 mod state_file;
@@ -58,6 +63,13 @@ fn main() -> ExitCode {
         Command::CheckNow(args) => check_now::run(&args, &palette),
         Command::Config(ConfigCommand::Check(args)) => Ok(config_check(args.config.as_deref())),
         Command::Check(cli::CheckSubcommand::List { plugins }) => check_list::run(plugins),
+        Command::Ca(command) => ca_command::run(command),
+        Command::Cert(cli::CertCommand::Request { name, san, dir }) => {
+            cert_request::request(&name, &san, &dir).map(|requested| {
+                println!("{}\n{}", requested.key.display(), requested.csr.display());
+                0
+            })
+        }
         Command::Generate(command) => generate::run(&command),
     };
     match outcome {

@@ -1,7 +1,7 @@
 //! `builtin:agent`: the agent watching itself — whether it keeps up with
 //! its schedule, how late checks start, and how much memory it holds.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use monchero_core::perfdata::PerfData;
 use monchero_core::{CheckResult, State};
@@ -49,28 +49,58 @@ pub struct AgentStats {
     pub skipped: u64,
     /// Runs stopped by their timeout.
     pub timed_out: u64,
+    /// Action runs that failed or timed out.
+    pub action_failures: u64,
     /// How late runs started against their planned time.
     pub lateness: Lateness,
     /// The last state file write failed (disk full, permissions).
     pub state_write_error: Option<String>,
     /// `skipped` at the previous self-check, to tell new skips from old.
     pub skipped_at_last_check: u64,
+    /// When the `[pull]` certificate expires, if the API is on.
+    pub pull_cert_expires: Option<SystemTime>,
 }
 
-/// The self-check's result. WARNING when slots were skipped since the last
-/// self-check, CRITICAL when the state cannot be saved.
-pub fn run(stats: &mut AgentStats, checks: usize) -> CheckResult {
+/// How long before the `[pull]` certificate expires the self-check warns:
+/// time to renew it before pollers are locked out.
+pub const CERT_WARNING: Duration = Duration::from_secs(30 * 86400);
+
+/// The self-check's result at `now`. WARNING when slots were skipped since
+/// the last self-check or the `[pull]` certificate expires within
+/// [`CERT_WARNING`]; CRITICAL when the state cannot be saved or that
+/// certificate has expired.
+pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResult {
     let rss = resident_bytes();
     let new_skips = stats.skipped - stats.skipped_at_last_check;
     stats.skipped_at_last_check = stats.skipped;
     let (p50, p99) = (stats.lateness.quantile(0.5), stats.lateness.quantile(0.99));
-    let (state, problem) = match (&stats.state_write_error, new_skips) {
-        (Some(error), _) => (State::Critical, format!(" - cannot save state: {error}")),
-        (None, 0) => (State::Ok, String::new()),
-        (None, n) => {
-            (State::Warning, format!(" - {n} runs skipped: checks cannot keep their interval"))
-        }
-    };
+    let mut problems = Vec::new();
+    if let Some(error) = &stats.state_write_error {
+        problems.push((State::Critical, format!("cannot save state: {error}")));
+    }
+    // (when, time left; `None` once expired)
+    let cert = stats.pull_cert_expires.map(|at| (at, at.duration_since(now).ok()));
+    match cert {
+        Some((at, None)) => problems.push((
+            State::Critical,
+            format!("the [pull] certificate expired at {}", crate::status_report::rfc3339(at)),
+        )),
+        Some((at, Some(left))) if left < CERT_WARNING => problems.push((
+            State::Warning,
+            format!(
+                "the [pull] certificate expires in {} days ({}): renew it",
+                left.as_secs() / 86400,
+                crate::status_report::rfc3339(at)
+            ),
+        )),
+        _ => {}
+    }
+    if new_skips > 0 {
+        let message = format!("{new_skips} runs skipped: checks cannot keep their interval");
+        problems.push((State::Warning, message));
+    }
+    let state = problems.iter().map(|(state, _)| *state).fold(State::Ok, State::worst);
+    let problem: String = problems.iter().map(|(_, message)| format!(" - {message}")).collect();
     let summary = format!(
         "AGENT {}{problem} - {checks} checks, {} runs, {} skipped, p99 start lateness {:.1} ms, RSS {:.1} MiB",
         state.label(),
@@ -99,6 +129,9 @@ pub fn run(stats: &mut AgentStats, checks: usize) -> CheckResult {
     if let Some(rss) = rss {
         perfdata.push(gauge("rss", rss as f64, "B"));
     }
+    if let Some((_, Some(left))) = cert {
+        perfdata.push(gauge("pull_cert_validity", left.as_secs_f64(), "s"));
+    }
     CheckResult {
         state,
         exit_code: None,
@@ -120,6 +153,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -140,14 +174,48 @@ mod tests {
     #[test]
     fn new_skips_warn_once_and_write_errors_are_critical() {
         let mut stats = AgentStats { skipped: 3, ..AgentStats::default() };
-        let result = run(&mut stats, 5);
+        let now = SystemTime::now();
+        let result = run(&mut stats, 5, now);
         assert_eq!(result.state, State::Warning);
         assert!(result.summary.starts_with("AGENT WARNING - 3 runs skipped"), "{}", result.summary);
-        assert_eq!(run(&mut stats, 5).state, State::Ok, "the same skips do not warn again");
+        assert_eq!(run(&mut stats, 5, now).state, State::Ok, "the same skips do not warn again");
         stats.state_write_error = Some("No space left on device".into());
-        let result = run(&mut stats, 5);
+        let result = run(&mut stats, 5, now);
         assert_eq!(result.state, State::Critical);
         assert!(result.summary.contains("cannot save state: No space left on device"));
         assert!(result.perfdata.iter().any(|p| p.label == "rss" && p.value.unwrap_or(0.0) > 0.0));
+    }
+
+    #[test]
+    fn the_pull_certificate_warns_thirty_days_ahead_and_is_critical_once_expired() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let day = Duration::from_secs(86400);
+        let mut stats =
+            AgentStats { pull_cert_expires: Some(now + 31 * day), ..Default::default() };
+        let result = run(&mut stats, 1, now);
+        assert_eq!(result.state, State::Ok, "{}", result.summary);
+        let validity = result.perfdata.iter().find(|p| p.label == "pull_cert_validity").unwrap();
+        assert_eq!(validity.value, Some((31 * day).as_secs_f64()));
+
+        stats.pull_cert_expires = Some(now + 29 * day + Duration::from_secs(5));
+        let result = run(&mut stats, 1, now);
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result.summary.starts_with(
+                "AGENT WARNING - the [pull] certificate expires in 29 days (2027-02-13T08:00:05Z): renew it"
+            ),
+            "{}",
+            result.summary
+        );
+
+        stats.pull_cert_expires = Some(now - day);
+        let result = run(&mut stats, 1, now);
+        assert_eq!(result.state, State::Critical);
+        assert!(
+            result.summary.contains("the [pull] certificate expired at 2027-01-14T08:00:00Z"),
+            "{}",
+            result.summary
+        );
+        assert!(!result.perfdata.iter().any(|p| p.label == "pull_cert_validity"));
     }
 }

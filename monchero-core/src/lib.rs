@@ -13,6 +13,8 @@
 //!   perfdata;
 //! - [`schedule`]: when each check runs next, from one timer queue;
 //! - [`backoff`]: how long to wait before retrying a delivery;
+//! - [`metric_name`]: the Prometheus name, type and base unit of a perfdata
+//!   item;
 //! - [`event`]: what actions receive on a hard change or flapping, and the
 //!   triggers they subscribe to;
 //! - [`result`]: the owned result of one check run and how a process's
@@ -46,6 +48,7 @@ pub mod builtin;
 #[cfg(feature = "runner")]
 pub mod command;
 pub mod event;
+pub mod metric_name;
 pub mod output;
 pub mod perfdata;
 #[cfg(feature = "runner")]

@@ -25,10 +25,12 @@ use toml::de::{DeTable, DeValue};
 
 use super::duration::HumanDuration;
 use super::error::{Diagnostics, SourceFile, closest};
-use super::raw::{Parsed, RawAction, RawAgent, RawCheck, Section, deserialize_table};
+use super::raw::{
+    Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, Section, deserialize_table,
+};
 use super::{
     ActionConfig, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config, ConfigErrors,
-    ConfigSource, paths,
+    ConfigSource, MetricsConfig, PullConfig, paths, pull,
 };
 
 /// What errors call the embedded default config.
@@ -95,6 +97,10 @@ struct Tables {
     agent: Option<RawAgent>,
     checks: Vec<Entry<RawCheck>>,
     actions: Vec<Entry<RawAction>>,
+    /// `[pull]`, where its header is, and its keys already reported.
+    pull: Option<(RawPull, usize, Vec<String>)>,
+    /// `[metrics]`, where its header is, and its keys already reported.
+    metrics: Option<(RawMetrics, usize, Vec<String>)>,
 }
 
 /// `[agent]`'s defaults for every check.
@@ -148,12 +154,29 @@ impl Loader {
             self.warning(0, 0, message.to_owned());
         }
         self.unused_actions(&tables);
+        let (pull, metrics) = self.listeners(&tables);
 
         let (errors, warnings) = self.diags.finish();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Ok(Config { source, agent, checks, actions, warnings })
+        Ok(Config { source, agent, checks, actions, pull, metrics, warnings })
+    }
+
+    /// `[pull]` and `[metrics]`, which only the main file can have.
+    fn listeners(&mut self, tables: &Tables) -> (Option<PullConfig>, Option<MetricsConfig>) {
+        let dir = self.dir.clone();
+        let (files, diags) = (&self.files, &mut self.diags);
+        let mut report = |at: usize, message: String| diags.error(files, 0, at, message);
+        let pull = tables
+            .pull
+            .as_ref()
+            .and_then(|(raw, at, removed)| pull::build_pull(raw, *at, removed, &dir, &mut report));
+        let metrics = tables
+            .metrics
+            .as_ref()
+            .and_then(|(raw, at, removed)| pull::build_metrics(raw, *at, removed, &mut report));
+        (pull, metrics)
     }
 
     /// `[agent]`: the agent's settings and the defaults for checks.
@@ -897,6 +920,37 @@ fn read_tables(
                 );
                 report(value_span.start, message);
             }
+            ("pull", DeValue::Table(table)) if file == 0 => {
+                let parsed: Parsed<RawPull> = deserialize_table(
+                    table,
+                    value_span.clone(),
+                    Section::Pull,
+                    "[pull]",
+                    &mut report,
+                );
+                tables.pull = parsed.value.map(|raw| (raw, value_span.start, parsed.removed));
+            }
+            ("metrics", DeValue::Table(table)) if file == 0 => {
+                let parsed: Parsed<RawMetrics> = deserialize_table(
+                    table,
+                    value_span.clone(),
+                    Section::Metrics,
+                    "[metrics]",
+                    &mut report,
+                );
+                tables.metrics = parsed.value.map(|raw| (raw, value_span.start, parsed.removed));
+            }
+            (table @ ("pull" | "metrics"), _) => {
+                let message = if file == 0 {
+                    format!("{table} must be a table: write [{table}] on a line of its own")
+                } else {
+                    format!(
+                        "[{table}] is not allowed in an included file; move it to {}",
+                        files[0].name
+                    )
+                };
+                report(value_span.start, message);
+            }
             ("check", DeValue::Array(items)) => {
                 for item in items.iter() {
                     if let Some(entry) = entry(file, item, Section::Check, &mut report) {
@@ -966,10 +1020,13 @@ fn top_level_message(key: &str, file: usize, main: &str) -> String {
             "{unknown}; {key:?} belongs in a [[check]] or an [[action]]; is the header missing \
              above it?"
         )
-    } else if let Some(close) = closest(key, &["agent", "check", "action"]) {
+    } else if let Some(close) = closest(key, &["agent", "check", "action", "pull", "metrics"]) {
         format!("{unknown}: did you mean {close:?}?")
     } else {
-        format!("{unknown}; a config has only [agent], [[check]] and [[action]] tables")
+        format!(
+            "{unknown}; a config has only [agent], [[check]], [[action]], [pull] and [metrics] \
+             tables"
+        )
     }
 }
 

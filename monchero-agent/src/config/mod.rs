@@ -1,5 +1,5 @@
-//! The agent's configuration: a TOML file with `[agent]`, `[[check]]` and
-//! `[[action]]` tables, plus the files its `include` patterns name.
+//! The agent's configuration: a TOML file with `[agent]`, `[[check]]`,
+//! `[[action]]`, `[pull]` and `[metrics]` tables, plus the files its `include` patterns name.
 //!
 //! [`load`] finds and reads the file (or falls back to the embedded default
 //! config, [`DEFAULT_CONFIG`]), [`parse`] turns text into a validated
@@ -14,6 +14,7 @@ mod build;
 mod duration;
 mod error;
 pub mod paths;
+mod pull;
 mod raw;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -29,6 +30,7 @@ use monchero_core::command::CommandLine;
 use monchero_core::tracker::TrackerConfig;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use pull::{MetricsConfig, PullConfig};
 
 /// The config `monchero run` uses when there is no config file: built-in
 /// checks of the machine it runs on, no plugins needed.
@@ -46,6 +48,10 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     /// Every `[[action]]`, in the same order.
     pub actions: Vec<ActionConfig>,
+    /// `[pull]`: the mTLS API; off when absent.
+    pub pull: Option<PullConfig>,
+    /// `[metrics]`: `/metrics` over plain HTTP; off when absent.
+    pub metrics: Option<MetricsConfig>,
     /// Problems that do not stop the agent, e.g. a plugin not installed yet
     /// (its check reports UNKNOWN until it is).
     pub warnings: Vec<ConfigError>,

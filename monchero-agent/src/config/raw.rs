@@ -74,6 +74,61 @@ pub(super) struct RawAction {
     pub repeat: Duration,
 }
 
+/// `[pull]`: the mTLS API listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPull {
+    pub listen: Option<Spanned<Listen>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub crl_file: Option<Spanned<String>>,
+    pub allow: Strings,
+    pub run_allowed: Strings,
+    pub max_connections: Option<Spanned<usize>>,
+}
+
+/// `[metrics]`: `/metrics` over plain HTTP for a local Prometheus.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub listen: Option<Spanned<Listen>>,
+    pub allow_remote: Option<bool>,
+}
+
+/// A `listen` value: one address, or an array of them.
+#[derive(Debug)]
+pub(super) enum Listen {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListenVisitor;
+        impl<'de> Visitor<'de> for ListenVisitor {
+            type Value = Listen;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"an address like "127.0.0.1:9443", or an array of them"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Listen, E> {
+                Ok(Listen::One(value.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Listen, A::Error> {
+                let mut addresses = Vec::new();
+                while let Some(address) = seq.next_element()? {
+                    addresses.push(address);
+                }
+                Ok(Listen::Many(addresses))
+            }
+        }
+        deserializer.deserialize_any(ListenVisitor)
+    }
+}
+
 /// A check's `env` table, in the order the parser yields it.
 #[derive(Debug)]
 pub(super) struct Env(pub Vec<(Spanned<String>, Spanned<String>)>);
@@ -105,6 +160,8 @@ pub(super) enum Section {
     Agent,
     Check,
     Action,
+    Pull,
+    Metrics,
 }
 
 impl Section {
@@ -147,6 +204,17 @@ impl Section {
             Section::Action => {
                 &["name", "command", "shell", "on", "timeout", "recheck", "delay", "repeat"]
             }
+            Section::Pull => &[
+                "listen",
+                "ca_file",
+                "cert_file",
+                "key_file",
+                "crl_file",
+                "allow",
+                "run_allowed",
+                "max_connections",
+            ],
+            Section::Metrics => &["listen", "allow_remote"],
         }
     }
 
@@ -331,7 +399,12 @@ mod tests {
     fn serde_keys<'i, T: Deserialize<'i> + std::fmt::Debug>() -> Vec<String> {
         let error = toml::from_str::<T>("zzz_not_a_key = 1").unwrap_err();
         let message = error.message().to_owned();
-        let list = message.split_once("expected one of ").unwrap().1;
+        // serde writes "expected one of `a`, `b`, `c`", or "expected `a` or
+        // `b`" for two keys.
+        let list = message.split_once("expected one of ").map(|(_, list)| list.to_owned());
+        let list = list.unwrap_or_else(|| {
+            message.split_once("expected ").unwrap().1.replacen(" or ", ", ", 1)
+        });
         list.split(", ").map(|key| key.trim_matches('`').to_owned()).collect()
     }
 
@@ -340,6 +413,8 @@ mod tests {
         assert_eq!(serde_keys::<RawAgent>(), Section::Agent.keys());
         assert_eq!(serde_keys::<RawCheck>(), Section::Check.keys());
         assert_eq!(serde_keys::<RawAction>(), Section::Action.keys());
+        assert_eq!(serde_keys::<RawPull>(), Section::Pull.keys());
+        assert_eq!(serde_keys::<RawMetrics>(), Section::Metrics.keys());
     }
 
     #[test]

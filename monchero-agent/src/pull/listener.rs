@@ -1,0 +1,138 @@
+//! Accepting connections: a bounded number at a time, the TLS handshake in
+//! the connection's own task with a timeout, then HTTP/1.1 served by hyper.
+//!
+//! The handshake is never done inside the accept loop: one client that
+//! connects and sends nothing would otherwise block every client after it.
+//! When `max_connections` are open, new ones wait in the kernel's backlog
+//! instead of costing memory here. What a connection is served with comes
+//! from a watch channel at accept time, so a reload (new certificates, CRL,
+//! access lists) applies to the next connection without dropping any.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+use super::api::Client;
+use super::tls;
+
+/// The longest a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a client may take to send a request's headers, and to send
+/// the next request on a kept-alive connection.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a listener serves new connections with.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `None` serves plain HTTP (the `[metrics]` listener).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub router: Router,
+}
+
+/// One listening socket and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    address: SocketAddr,
+    served: watch::Receiver<Served>,
+    slots: Arc<Semaphore>,
+}
+
+impl Listener {
+    /// Binds `address`. Must be called inside the tokio runtime.
+    pub fn bind(
+        address: SocketAddr,
+        served: watch::Receiver<Served>,
+        max_connections: usize,
+    ) -> anyhow::Result<Listener> {
+        let std = std::net::TcpListener::bind(address)
+            .with_context(|| format!("cannot listen on {address}"))?;
+        std.set_nonblocking(true).with_context(|| format!("cannot listen on {address}"))?;
+        let tcp =
+            TcpListener::from_std(std).with_context(|| format!("cannot listen on {address}"))?;
+        let address = tcp.local_addr().unwrap_or(address);
+        Ok(Listener { tcp, address, served, slots: Arc::new(Semaphore::new(max_connections)) })
+    }
+
+    /// The bound address (with the port the system chose for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Accepts connections for as long as the runtime runs.
+    pub async fn serve(self) {
+        loop {
+            let Ok(slot) = self.slots.clone().acquire_owned().await else { return };
+            let (stream, peer) = match self.tcp.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and the like: pause rather than spin.
+                    warn!(message = "Accepting a connection failed.", address = %self.address, %error);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Served { tls, router } = self.served.borrow().clone();
+            let tls = tls.map(TlsAcceptor::from);
+            tokio::spawn(async move {
+                connection(stream, peer, tls, router).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, router: Router) {
+    let Some(acceptor) = tls else {
+        serve_http(stream, Client { address: peer, names: Vec::new() }, router).await;
+        return;
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            warn!(message = "TLS handshake refused.", %peer, reason = %error);
+            return;
+        }
+        Err(_) => {
+            let reason = format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs());
+            warn!(message = "TLS handshake refused.", %peer, %reason);
+            return;
+        }
+    };
+    let names = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(tls::peer_names)
+        .unwrap_or_default();
+    debug!(message = "Client connected.", %peer, names = ?names);
+    serve_http(stream, Client { address: peer, names }, router).await;
+}
+
+async fn serve_http<S>(stream: S, client: Client, router: Router)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = client.address;
+    let service = TowerToHyperService::new(router.layer(Extension(client)));
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(error) = served {
+        debug!(message = "Connection ended with an error.", %peer, %error);
+    }
+}
