@@ -67,6 +67,7 @@ use crate::result::CheckResult;
 use crate::state::State;
 
 mod args;
+mod conn;
 mod cpu;
 mod disk;
 mod file;
@@ -79,6 +80,7 @@ mod net;
 mod procs;
 mod swap;
 mod tcp;
+mod tls;
 
 /// A parsed, validated built-in check, ready to run many times.
 ///
