@@ -569,7 +569,10 @@ mod tests {
             LONG.parse(&args).unwrap().into_iter().map(|opt| (opt.short, opt.value)).collect();
         assert_eq!(opts, [('\u{1}', "/a.pem"), ('\u{2}', "")]);
         let error = LONG.parse(&words(&["--ca-file"])).unwrap_err();
-        assert_eq!(error.to_string(), "builtin:test: --ca-file needs a value (usage: builtin:test)");
+        assert_eq!(
+            error.to_string(),
+            "builtin:test: --ca-file needs a value (usage: builtin:test)"
+        );
         assert_eq!(LONG.bad_value('\u{1}', "bad").to_string(), "builtin:test: --ca-file: bad");
         let mut slot = Some(());
         let error =

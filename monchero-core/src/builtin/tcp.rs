@@ -172,7 +172,9 @@ impl Tcp {
                     (State::Ok, text) => Some(text),
                     (state, text) => return Probe::Certificate(state, text),
                 },
-                Err(text) => return Probe::Certificate(State::Critical, format!("CRITICAL - {text}")),
+                Err(text) => {
+                    return Probe::Certificate(State::Critical, format!("CRITICAL - {text}"));
+                }
             },
             _ => None,
         };
@@ -296,14 +298,14 @@ pub(super) fn unix_now() -> i64 {
         .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn parse_port(text: &str) -> Result<u16, String> {
+pub(super) fn parse_port(text: &str) -> Result<u16, String> {
     text.parse::<u16>()
         .ok()
         .filter(|port| *port > 0)
         .ok_or_else(|| format!("{text:?} is not a port number (1-65535)"))
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
+pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
         .filter(|seconds| seconds.is_finite() && *seconds > 0.0)

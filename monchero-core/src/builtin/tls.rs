@@ -85,7 +85,8 @@ fn system_roots() -> Result<RootCertStore, TlsFailure> {
 }
 
 fn file_roots(path: &Path) -> Result<RootCertStore, TlsFailure> {
-    let setup = |detail: String| TlsFailure::Setup(format!("--ca-file {}: {detail}", path.display()));
+    let setup =
+        |detail: String| TlsFailure::Setup(format!("--ca-file {}: {detail}", path.display()));
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|error| setup(pem_error_text(&error)))?
         .collect::<Result<Vec<_>, _>>()
@@ -95,9 +96,7 @@ fn file_roots(path: &Path) -> Result<RootCertStore, TlsFailure> {
     }
     let mut roots = RootCertStore::empty();
     for (index, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|error| setup(format!("certificate {}: {error}", index + 1)))?;
+        roots.add(cert).map_err(|error| setup(format!("certificate {}: {error}", index + 1)))?;
     }
     Ok(roots)
 }
@@ -232,7 +231,9 @@ impl ExpiryDays {
     pub(super) fn parse(text: &str) -> Result<ExpiryDays, String> {
         let days = |part: &str| {
             part.trim().parse::<u32>().map_err(|_| {
-                format!("{text:?} is not a number of days (write e.g. 30 or 30,7: warning, critical)")
+                format!(
+                    "{text:?} is not a number of days (write e.g. 30 or 30,7: warning, critical)"
+                )
             })
         };
         let (warning, critical) = match text.split_once(',') {
@@ -259,7 +260,10 @@ impl ExpiryDays {
             if days > i64::from(self.critical) { State::Warning } else { State::Critical }
         };
         if left < 0 {
-            return (State::Critical, format!("CRITICAL - Certificate '{name}' expired on {date}."));
+            return (
+                State::Critical,
+                format!("CRITICAL - Certificate '{name}' expired on {date}."),
+            );
         }
         if days > i64::from(self.warning) {
             return (State::Ok, format!("OK - Certificate '{name}' will expire on {date}."));
@@ -380,7 +384,10 @@ mod tests {
             "invalid certificate: expired on Jan 15 08:00:00 2027 +00:00 (3 days ago)"
         );
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
-        assert_eq!(refusal_text(&alert), "TLS handshake failed: received fatal alert: HandshakeFailure");
+        assert_eq!(
+            refusal_text(&alert),
+            "TLS handshake failed: received fatal alert: HandshakeFailure"
+        );
     }
 
     #[test]
@@ -388,7 +395,9 @@ mod tests {
         let error = client_config(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert_eq!(
             error,
-            TlsFailure::Setup("--ca-file /nonexistent/ca.pem: No such file or directory".to_owned())
+            TlsFailure::Setup(
+                "--ca-file /nonexistent/ca.pem: No such file or directory".to_owned()
+            )
         );
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
