@@ -291,7 +291,8 @@ impl Http {
         );
         let mut outcome = Outcome::with_summary(state, summary);
         let limits = (self.warning.map(|w| w.to_string()), self.critical.map(|c| c.to_string()));
-        outcome.perfdata.push(perf("time", seconds, "s", limits, Some(0.0), None));
+        let max = Some(self.timeout.as_secs_f64());
+        outcome.perfdata.push(perf("time", seconds, "s", limits, Some(0.0), max));
         outcome.perfdata.push(perf(
             "size",
             response.size as f64,
@@ -724,7 +725,7 @@ mod tests {
         assert_eq!(
             rendered(&outcome),
             [
-                "time=0.004s;1;2;0",
+                "time=0.004s;1;2;0;10",
                 "size=1234B;;;0",
                 "time_connect=0.001s;;;0",
                 "time_firstbyte=0.002s;;;0"

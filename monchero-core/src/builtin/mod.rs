@@ -107,7 +107,7 @@ enum Kind {
     File(file::FileCheck),
     Log(log::Log),
     Tcp(tcp::Tcp),
-    Http(http::Http),
+    Http(Box<http::Http>),
 }
 
 impl BuiltinCheck {
@@ -131,7 +131,7 @@ impl BuiltinCheck {
             file::NAME => Kind::File(file::FileCheck::parse(args)?),
             log::NAME => Kind::Log(log::Log::parse(args)?),
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
-            http::NAME => Kind::Http(http::Http::parse(args)?),
+            http::NAME => Kind::Http(Box::new(http::Http::parse(args)?)),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind })

@@ -180,13 +180,18 @@ fn refusal_text(error: &rustls::Error) -> String {
     format!("invalid certificate: {text}")
 }
 
-/// A Unix time as `Dec  2 13:00:00 2026 +00:00`, the shape of
-/// `check_http`'s dates.
+/// A Unix time as `check_http` writes a date (`%c %z`), in UTC:
+/// `Wed Dec  2 13:00:00 2026 +0000`.
 fn date_text(unix: u64) -> String {
-    i64::try_from(unix)
-        .ok()
-        .and_then(|secs| ASN1Time::from_timestamp(secs).ok())
-        .map_or_else(|| format!("{unix} (Unix time)"), |time| time.to_string())
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let Some(time) = i64::try_from(unix).ok().and_then(|secs| ASN1Time::from_timestamp(secs).ok())
+    else {
+        return format!("{unix} (Unix time)");
+    };
+    // ASN1Time writes `Dec  2 13:00:00 2026 +00:00`; 1 January 1970 was a
+    // Thursday.
+    let weekday = WEEKDAYS[(unix / 86_400 % 7) as usize];
+    format!("{weekday} {}", time.to_string().replace("+00:00", "+0000"))
 }
 
 /// What the expiry rule needs from a leaf certificate.
@@ -360,7 +365,7 @@ mod tests {
 
     #[test]
     fn dates_read_like_check_https() {
-        assert_eq!(date_text(1_800_000_000), "Jan 15 08:00:00 2027 +00:00");
+        assert_eq!(date_text(1_800_000_000), "Fri Jan 15 08:00:00 2027 +0000");
     }
 
     #[test]
@@ -381,7 +386,7 @@ mod tests {
         });
         assert_eq!(
             refusal_text(&expired),
-            "invalid certificate: expired on Jan 15 08:00:00 2027 +00:00 (3 days ago)"
+            "invalid certificate: expired on Fri Jan 15 08:00:00 2027 +0000 (3 days ago)"
         );
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
         assert_eq!(
