@@ -20,3 +20,5 @@ mod actions;
 mod check_list;
 // The plugin definitions of plugins-compat/conf.d/, loaded and run.
 mod dropins;
+// builtin:http against a loopback server, and its options in a config.
+mod http;
