@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
 
-use super::io_error_text;
 use super::tls::{self, Leaf, TlsFailure};
+use super::{io_error_text, perf};
+use crate::perfdata::PerfData;
 
 /// Where to connect, and how.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +144,11 @@ impl Stream {
             Stream::Tls(stream) => &stream.sock,
         }
     }
+}
+
+/// A step's duration as perfdata, without levels.
+pub(super) fn phase(label: &str, time: Duration) -> PerfData {
+    perf(label, time.as_secs_f64(), "s", (None, None), Some(0.0), None)
 }
 
 /// Time left before `deadline`, `None` once it has passed.

@@ -29,13 +29,12 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::args::{Command, Spec};
-use super::conn::{self, Failure, Stream, Target, Timings, TlsTarget};
-use super::tls::ExpiryDays;
+use super::conn::{self, Failure, Stream, Target, Timings, TlsTarget, phase};
+use super::tls::{ExpiryDays, unix_now};
 use super::{BuiltinError, Outcome, perf};
-use crate::perfdata::PerfData;
 use crate::state::State;
 
 pub(super) const NAME: &str = "tcp";
@@ -284,18 +283,6 @@ impl Tcp {
             }
         }
     }
-}
-
-/// A phase's duration as perfdata, without levels.
-pub(super) fn phase(label: &str, time: Duration) -> PerfData {
-    perf(label, time.as_secs_f64(), "s", (None, None), Some(0.0), None)
-}
-
-/// Now, in Unix seconds, for certificate expiry.
-pub(super) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(super) fn parse_port(text: &str) -> Result<u16, String> {

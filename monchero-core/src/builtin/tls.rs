@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -192,6 +192,13 @@ fn date_text(unix: u64) -> String {
     // Thursday.
     let weekday = WEEKDAYS[(unix / 86_400 % 7) as usize];
     format!("{weekday} {}", time.to_string().replace("+00:00", "+0000"))
+}
+
+/// Now, in Unix seconds, for certificate expiry.
+pub(super) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// What the expiry rule needs from a leaf certificate.
