@@ -19,9 +19,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/status/"):
             code = int(self.path[len("/status/"):])
-            body = ("status %d\n" % code).encode()
+            # No body where HTTP allows none, as a correct server does.
+            body = b"" if code in (204, 304) else ("status %d\n" % code).encode()
             self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
+            if body:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
         elif self.path == "/redirect":
