@@ -128,6 +128,23 @@ async fn expect_and_body_checks_agree_with_check_http() {
 }
 
 #[tokio::test]
+async fn redirects_are_followed_with_f_follow_as_in_check_http() {
+    let dir = site();
+    let server = PyServer::http(dir.path());
+    let port = server.port.to_string();
+    let args =
+        ["-I", "127.0.0.1", "-p", &port, "-u", "/redirect", "-f", "follow", "-s", "all good"];
+    let (a, _) =
+        twins(&args, &format!("check_http {}", args.join(" ").replace("all good", "'all good'")))
+            .await;
+    assert_eq!(a.state, State::Ok);
+    assert!(a.summary.starts_with("HTTP OK: HTTP/1.0 200 OK - "), "{}", a.summary);
+    let args = ["-I", "127.0.0.1", "-p", &port, "-u", "/redirect", "-f", "critical"];
+    let (a, _) = twins(&args, &format!("check_http {}", args.join(" "))).await;
+    assert_eq!(a.state, State::Critical);
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_times_out_as_in_check_http() {
     let (_listener, port) = silent_port();
     let port = port.to_string();

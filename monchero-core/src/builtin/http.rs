@@ -16,8 +16,11 @@
 //!   expiry is checked, as `check_http -C` does (implies `-S`).
 //! - `-e STRING[,STRING...]` (`--expect`): the status line must contain
 //!   one of them, and then no other status rule applies. Without it: 5xx is
-//!   CRITICAL, 4xx WARNING, 1xx-3xx OK (redirects are not followed), a
-//!   code outside 100-599 CRITICAL.
+//!   CRITICAL, 4xx WARNING, 1xx-3xx OK, a code outside 100-599 CRITICAL.
+//! - `-f ok|warning|critical|follow|sticky|stickyport` (`--onredirect`):
+//!   the state of a 3xx (default ok: not followed), or follow its
+//!   `Location` up to 15 times (`sticky` keeps connecting to the same
+//!   address, `stickyport` to the same port too).
 //! - `-s STRING` (`--string`), `-r REGEX` (`--regex`, lines matched as
 //!   POSIX `REG_NEWLINE` does): the body must contain or match them, else
 //!   CRITICAL.
@@ -49,7 +52,8 @@ use crate::state::State;
 pub(super) const NAME: &str = "http";
 pub(super) const USAGE: &str = "builtin:http -H HOST | -I ADDRESS [-p PORT] [-u PATH] [-S] \
      [--ca-file PEM] [-e STRING[,STRING...]] [-s STRING] [-r REGEX] [-w SECONDS] [-c SECONDS] \
-     [-C DAYS_WARN[,DAYS_CRIT]] [-t SECONDS] [-j METHOD] [-k 'Name: value']... [--max-size SIZE]";
+     [-C DAYS_WARN[,DAYS_CRIT]] [-t SECONDS] [-j METHOD] [-k 'Name: value']... [-f ok|warning|critical|follow] \
+     [--max-size SIZE]";
 const PREFIX: &str = "HTTP";
 const COMMAND: Command = Command {
     name: NAME,
@@ -71,6 +75,7 @@ const COMMAND: Command = Command {
         Spec::value('t', "timeout"),
         Spec::value('j', "method"),
         Spec::value('k', "header"),
+        Spec::value('f', "onredirect"),
         Spec::long_value(MAX_SIZE, "max-size"),
     ],
 };
@@ -83,6 +88,8 @@ const MAX_SIZE: char = '\u{3}';
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The body kept by default: enough for any health page, bounded memory.
 const DEFAULT_MAX_SIZE: usize = 1024 * 1024;
+/// `check_http`'s default `--max-redirs`.
+const MAX_REDIRECTS: usize = 15;
 /// `check_http` shows at most this much of `-s` in a summary.
 const SHOWN_STRING_MAX: usize = 29;
 
@@ -105,6 +112,17 @@ pub(super) struct Http {
     critical: Option<f64>,
     timeout: Duration,
     max_size: usize,
+    onredirect: OnRedirect,
+}
+
+/// `-f`: what a 3xx answer means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum OnRedirect {
+    /// It is the result, in this state.
+    State(State),
+    /// Ask where it points; `sticky` keeps the address, `sticky_port` the
+    /// port too.
+    Follow { sticky: bool, sticky_port: bool },
 }
 
 /// `-S` and what goes with it.
@@ -169,6 +187,7 @@ impl Http {
                 'C' => COMMAND.set_once(&mut raw.expiry, opt, ExpiryDays::parse)?,
                 't' => COMMAND.set_once(&mut raw.timeout, opt, parse_seconds)?,
                 'j' => COMMAND.set_once(&mut raw.method, opt, parse_method)?,
+                'f' => COMMAND.set_once(&mut raw.onredirect, opt, parse_onredirect)?,
                 'k' => raw.headers.push(
                     parse_header(opt.value).map_err(|detail| COMMAND.bad_value('k', &detail))?,
                 ),
@@ -179,12 +198,101 @@ impl Http {
     }
 
     pub(super) fn run(&self) -> Outcome {
-        self.evaluate(self.exchange())
-    }
-
-    fn exchange(&self) -> Exchange {
         let started = Instant::now();
         let deadline = started + self.timeout;
+        let OnRedirect::Follow { sticky, sticky_port } = self.onredirect else {
+            return self.evaluate(self.exchange(started, deadline));
+        };
+        // As check_http does: each hop is this check with the target the
+        // Location names, and the last answer is judged as if asked first.
+        let mut hop = self.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let exchange = hop.exchange(started, deadline);
+            let location = match &exchange {
+                Exchange::Answered { response, .. }
+                    if self.expect.is_none() && (300..400).contains(&response.code) =>
+                {
+                    response.location.clone()
+                }
+                _ => return hop.evaluate(exchange),
+            };
+            let Some(location) = location else {
+                let text = "HTTP UNKNOWN - Could not find redirect location";
+                return Outcome::with_summary(State::Unknown, text.to_owned());
+            };
+            hop = match hop.redirected(&location, sticky, sticky_port) {
+                Some(next) if next.url() == hop.url() && next.address == hop.address => {
+                    let text = format!(
+                        "HTTP WARNING - redirection creates an infinite loop - {}",
+                        next.url()
+                    );
+                    return Outcome::with_summary(State::Warning, text);
+                }
+                Some(next) => next,
+                None => {
+                    let text =
+                        format!("HTTP UNKNOWN - Could not parse redirect location - {location}");
+                    return Outcome::with_summary(State::Unknown, text);
+                }
+            };
+        }
+        let text = format!(
+            "HTTP WARNING - maximum redirection depth {MAX_REDIRECTS} exceeded - {}",
+            hop.url()
+        );
+        Outcome::with_summary(State::Warning, text)
+    }
+
+    /// This check aimed where `location` points: an absolute URL, a path,
+    /// or a path relative to the current one. `None` when it is not one.
+    fn redirected(&self, location: &str, sticky: bool, sticky_port: bool) -> Option<Http> {
+        let mut next = self.clone();
+        let (tls, rest) = if let Some(rest) = location.strip_prefix("https://") {
+            (true, Some(rest))
+        } else if let Some(rest) = location.strip_prefix("http://") {
+            (false, Some(rest))
+        } else if let Some(rest) = location.strip_prefix("//") {
+            (self.tls.is_some(), Some(rest))
+        } else {
+            (self.tls.is_some(), None)
+        };
+        let path = match rest {
+            Some(rest) => {
+                let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+                parse_host(authority).ok()?;
+                let port = if has_port(authority) {
+                    let (_, port) = authority.rsplit_once(':')?;
+                    parse_port(port).ok()?
+                } else if tls {
+                    443
+                } else {
+                    80
+                };
+                next.host = Some(authority.to_owned());
+                if !sticky {
+                    next.address = strip_port(authority).to_owned();
+                }
+                if !sticky_port {
+                    next.port = port;
+                }
+                next.tls = tls.then(|| Tls {
+                    name: strip_port(authority).to_owned(),
+                    ca_file: self.tls.as_ref().and_then(|tls| tls.ca_file.clone()),
+                    expiry: None,
+                });
+                path.to_owned()
+            }
+            None if location.starts_with('/') => location.to_owned(),
+            None => {
+                let base = self.path.rsplit_once('/').map_or("", |(base, _)| base);
+                format!("{base}/{location}")
+            }
+        };
+        next.path = parse_path(&path).ok()?;
+        Some(next)
+    }
+
+    fn exchange(&self, started: Instant, deadline: Instant) -> Exchange {
         let tls = self
             .tls
             .as_ref()
@@ -325,7 +433,11 @@ impl Http {
         let state = match response.code {
             500..=599 => State::Critical,
             400..=499 => State::Warning,
-            100..=399 => State::Ok,
+            300..=399 => match self.onredirect {
+                OnRedirect::State(state) => state,
+                OnRedirect::Follow { .. } => State::Ok,
+            },
+            100..=299 => State::Ok,
             _ => {
                 let text = format!("HTTP CRITICAL: Invalid Status ({line})");
                 return Err(Box::new(Outcome::with_summary(State::Critical, text)));
@@ -430,6 +542,7 @@ struct Raw {
     method: Option<String>,
     headers: Vec<String>,
     max_size: Option<usize>,
+    onredirect: Option<OnRedirect>,
 }
 
 impl Raw {
@@ -474,6 +587,7 @@ impl Raw {
             critical: self.critical,
             timeout: self.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64),
             max_size: self.max_size.unwrap_or(DEFAULT_MAX_SIZE),
+            onredirect: self.onredirect.unwrap_or(OnRedirect::State(State::Ok)),
         })
     }
 }
@@ -573,6 +687,22 @@ fn parse_pattern(text: &str) -> Result<Pattern, String> {
     })
 }
 
+fn parse_onredirect(text: &str) -> Result<OnRedirect, String> {
+    Ok(match text {
+        "ok" => OnRedirect::State(State::Ok),
+        "warning" => OnRedirect::State(State::Warning),
+        "critical" => OnRedirect::State(State::Critical),
+        "follow" => OnRedirect::Follow { sticky: false, sticky_port: false },
+        "sticky" => OnRedirect::Follow { sticky: true, sticky_port: false },
+        "stickyport" => OnRedirect::Follow { sticky: true, sticky_port: true },
+        _ => {
+            return Err(format!(
+                "{text:?} is not one of ok, warning, critical, follow, sticky, stickyport"
+            ));
+        }
+    })
+}
+
 fn parse_max_size(text: &str) -> Result<usize, String> {
     let bytes = parse_size(text)?;
     usize::try_from(bytes)
@@ -599,6 +729,7 @@ mod tests {
         let response = Response {
             status_line: status_line.to_owned(),
             code,
+            location: None,
             body: body.as_bytes().to_vec(),
             size,
             truncated: false,
@@ -779,6 +910,40 @@ mod tests {
     }
 
     #[test]
+    fn redirects_take_the_state_of_onredirect() {
+        let moved = || answered("HTTP/1.1 302 Found", 302, "", 10);
+        assert_eq!(evaluate(&["-H", "h"], moved()).state, State::Ok);
+        assert_eq!(evaluate(&["-H", "h", "-f", "warning"], moved()).state, State::Warning);
+        assert_eq!(evaluate(&["-H", "h", "-f", "critical"], moved()).state, State::Critical);
+        assert_eq!(
+            http(&["-H", "h", "-f", "maybe"]).unwrap_err().to_string(),
+            r#"builtin:http: -f: "maybe" is not one of ok, warning, critical, follow, sticky, stickyport"#
+        );
+    }
+
+    #[test]
+    fn locations_become_the_next_hop() {
+        let check =
+            http(&["-H", "www.example.org", "-I", "10.0.0.1", "-p", "8080", "-u", "/a/b"]).unwrap();
+        let hop = |location: &str, sticky: bool| check.redirected(location, sticky, false).unwrap();
+        let relative = hop("c?x=1", false);
+        assert_eq!((relative.path.as_str(), relative.port), ("/a/c?x=1", 8080));
+        assert_eq!(relative.address, "10.0.0.1");
+        let absolute = hop("/login", false);
+        assert_eq!(absolute.url(), "http://www.example.org:8080/login");
+        let elsewhere = hop("https://secure.example.org/x", false);
+        assert_eq!(elsewhere.url(), "https://secure.example.org:443/x");
+        assert_eq!(elsewhere.address, "secure.example.org");
+        assert_eq!(elsewhere.tls.as_ref().unwrap().name, "secure.example.org");
+        let sticky = hop("http://other.example.org:9000/", true);
+        assert_eq!((sticky.address.as_str(), sticky.port), ("10.0.0.1", 9000));
+        let sticky_port = check.redirected("http://other.example.org:9000/", true, true).unwrap();
+        assert_eq!(sticky_port.port, 8080);
+        assert!(check.redirected("http://bad host/", false, false).is_none());
+        assert!(check.redirected("/with space", false, false).is_none());
+    }
+
+    #[test]
     fn slow_answers_alert_on_the_time() {
         let state = |args: &[&str]| evaluate(args, answered("HTTP/1.1 200 OK", 200, "", 5)).state;
         assert_eq!(state(&["-H", "h", "-w", "0.001"]), State::Warning);
@@ -851,6 +1016,32 @@ mod tests {
             "{}",
             outcome.summary
         );
+    }
+
+    #[test]
+    fn follow_goes_where_location_points_and_stops_at_loops() {
+        let target = server("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhere");
+        let moved: &'static str = Box::leak(
+            format!("HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{target}/x\r\n\r\n")
+                .into_boxed_str(),
+        );
+        let port = server(moved).to_string();
+        let outcome =
+            http(&["-I", "127.0.0.1", "-p", &port, "-f", "follow", "-s", "here"]).unwrap().run();
+        assert_eq!(outcome.state, State::Ok, "{}", outcome.summary);
+        assert!(outcome.summary.starts_with("HTTP OK: HTTP/1.1 200 OK - "), "{}", outcome.summary);
+        let looping = server("HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n").to_string();
+        let outcome = http(&["-I", "127.0.0.1", "-p", &looping, "-f", "follow"]).unwrap().run();
+        assert_eq!(outcome.state, State::Warning);
+        assert_eq!(
+            outcome.summary,
+            format!(
+                "HTTP WARNING - redirection creates an infinite loop - http://127.0.0.1:{looping}/"
+            )
+        );
+        let nowhere = server("HTTP/1.1 302 Found\r\n\r\n").to_string();
+        let outcome = http(&["-I", "127.0.0.1", "-p", &nowhere, "-f", "follow"]).unwrap().run();
+        assert_eq!(outcome.state, State::Unknown);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub(super) struct Response {
     /// The first line as sent (`HTTP/1.1 200 OK`), without its line end.
     pub(super) status_line: String,
     pub(super) code: u16,
+    /// The `Location` header, for following a redirect.
+    pub(super) location: Option<String>,
     /// The body, decoded from chunks, at most the cap.
     pub(super) body: Vec<u8>,
     /// Bytes received, head and framing included, as `check_http` counts.
@@ -127,7 +129,7 @@ pub(super) fn read(
     max_body: usize,
 ) -> Result<(Response, Option<Instant>), ReadError> {
     let mut wire = Wire { source, buf: Vec::new(), start: 0, received: 0, first_byte: None };
-    let (status_line, code, framing) = read_head(&mut wire)?;
+    let Head { status_line, code, location, framing } = read_head(&mut wire)?;
     let framing =
         if head_only || code < 200 || code == 204 || code == 304 { Framing::None } else { framing };
     let mut body = Body { data: Vec::new(), max: max_body, truncated: false };
@@ -140,6 +142,7 @@ pub(super) fn read(
     let response = Response {
         status_line,
         code,
+        location,
         body: body.data,
         size: wire.received,
         truncated: body.truncated,
@@ -156,7 +159,15 @@ enum Framing {
     UntilClose,
 }
 
-fn read_head<R: Read>(wire: &mut Wire<R>) -> Result<(String, u16, Framing), ReadError> {
+/// What the head says.
+struct Head {
+    status_line: String,
+    code: u16,
+    location: Option<String>,
+    framing: Framing,
+}
+
+fn read_head<R: Read>(wire: &mut Wire<R>) -> Result<Head, ReadError> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
@@ -172,8 +183,13 @@ fn read_head<R: Read>(wire: &mut Wire<R>) -> Result<(String, u16, Framing), Read
                     first_line: status_line.clone(),
                     reason,
                 })?;
+                let location = response
+                    .headers
+                    .iter()
+                    .find(|header| header.name.eq_ignore_ascii_case("location"))
+                    .map(|header| String::from_utf8_lossy(header.value).trim().to_owned());
                 wire.start += length;
-                return Ok((status_line, code, framing));
+                return Ok(Head { status_line, code, location, framing });
             }
             Ok(httparse::Status::Partial) if wire.pending().len() > HEAD_LIMIT => {
                 return Err(ReadError::Malformed {
@@ -330,6 +346,8 @@ mod tests {
         assert_eq!(got.status_line, "HTTP/1.1 200 OK");
         assert_eq!((got.code, got.body.as_slice(), got.truncated), (200, &b"hello"[..], false));
         assert_eq!(got.size, head.len() + 5);
+        let moved = response(&["HTTP/1.1 301 Moved\r\nLOCATION:  /next \r\n\r\n"], 1024);
+        assert_eq!(moved.location.as_deref(), Some("/next"));
     }
 
     #[test]
