@@ -320,7 +320,8 @@ impl Http {
                 response,
                 elapsed: started.elapsed(),
                 timings,
-                first_byte: first_byte.map_or(Duration::ZERO, |at| at - sent),
+                first_byte: first_byte
+                    .map_or(Duration::ZERO, |at| at.saturating_duration_since(sent)),
             },
             Err(error) => Exchange::NoResponse(error),
         }
