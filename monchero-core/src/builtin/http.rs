@@ -945,6 +945,23 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_body_is_said_in_the_long_output() {
+        let check = http(&["-H", "h", "--max-size", "1KB"]).unwrap();
+        let Exchange::Answered { mut response, elapsed, timings, first_byte } =
+            answered("HTTP/1.1 200 OK", 200, "x", 5000)
+        else {
+            unreachable!()
+        };
+        response.truncated = true;
+        let outcome = check.evaluate(Exchange::Answered { response, elapsed, timings, first_byte });
+        assert_eq!(outcome.state, State::Ok);
+        assert_eq!(
+            outcome.long_output,
+            "The body was cut at 1.0 KiB (--max-size): -s and -r saw only that much."
+        );
+    }
+
+    #[test]
     fn slow_answers_alert_on_the_time() {
         let state = |args: &[&str]| evaluate(args, answered("HTTP/1.1 200 OK", 200, "", 5)).state;
         assert_eq!(state(&["-H", "h", "-w", "0.001"]), State::Warning);
