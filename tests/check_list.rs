@@ -17,6 +17,8 @@ fn builtins_are_listed_with_usage_and_example() {
         "builtin:procs [-w RANGE] [-c RANGE] [-C COMMAND]",
         "builtin:file -f FILE",
         "builtin:log -f FILE -e REGEX",
+        "builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS] [-S] [--sni NAME]",
+        "builtin:http -H HOST | -I ADDRESS [-p PORT] [-u PATH] [-S]",
         "builtin:agent",
     ] {
         assert!(text.contains(usage), "{usage} missing from:\n{text}");

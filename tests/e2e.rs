@@ -22,3 +22,5 @@ mod check_list;
 mod dropins;
 // `[pull]` and `[metrics]` with curl and a real Prometheus.
 mod pull;
+// builtin:http against a loopback server, and its options in a config.
+mod http;

@@ -1,6 +1,7 @@
 //! CPU per run of each built-in check that has a monitoring-plugins twin,
 //! side by side with the twin run through `Runner` with the same options:
-//! `load/builtin` against `load/plugin`, and so on. The ratio plugin ÷
+//! `load/builtin` against `load/plugin`, and so on (`http` against a
+//! loopback server in this process). The ratio plugin ÷
 //! built-in is the figure to watch (target: at least 10); see
 //! docs/benchmarks.md.
 //!
@@ -61,7 +62,7 @@ struct Twin {
     plugin: String,
 }
 
-fn twins(file: &Path) -> Vec<Twin> {
+fn twins(file: &Path, http_port: u16) -> Vec<Twin> {
     let file = file.display();
     let twin = |name, builtin: &str, plugin: &str| Twin {
         name,
@@ -83,7 +84,30 @@ fn twins(file: &Path) -> Vec<Twin> {
             &format!("file -f {file} -w 3600 -c 7200"),
             &format!("check_file_age -f {file} -w 3600 -c 7200"),
         ),
+        twin(
+            "http",
+            &format!("http -I 127.0.0.1 -p {http_port} -u /health -s ok"),
+            &format!("check_http -I 127.0.0.1 -p {http_port} -u /health -s ok"),
+        ),
     ]
+}
+
+/// A loopback HTTP server in a thread of its own (its CPU time is not
+/// the measured thread's, nor a child's, so neither side pays for it)
+/// answering every request with the same small page.
+fn http_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(reply);
+        }
+    });
+    port
 }
 
 fn builtin_vs_plugin(c: &mut Criterion) {
@@ -96,7 +120,7 @@ fn builtin_vs_plugin(c: &mut Criterion) {
         .expect("a tokio runtime");
     let runner = Runner::default();
 
-    for twin in twins(&file) {
+    for twin in twins(&file, http_server()) {
         let mut group = c.benchmark_group(twin.name);
         group
             .sampling_mode(SamplingMode::Flat)

@@ -5,6 +5,8 @@
 //! `check_file_age`. Each pair runs with the same options and must agree on
 //! the state and, within what the two readings a moment apart can differ
 //! by, on the numbers in the perfdata.
+//! `builtin:http` and `builtin:tcp -S` meet `check_http` and `check_tcp`
+//! in `http.rs`, which starts the servers they need.
 //!
 //! The thresholds are chosen far from the machine's values (or derived
 //! from them), so that a value moving between the two runs cannot put them

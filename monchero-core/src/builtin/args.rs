@@ -15,17 +15,36 @@ pub(super) struct Spec {
     short: char,
     long: &'static str,
     takes_value: bool,
+    /// Only `--long` reaches it; `short` is then a key the check matches
+    /// on, never typed (check_tcp's `--sni` has no letter).
+    long_only: bool,
 }
 
 impl Spec {
     /// An option with a value: `-w 20%`.
     pub(super) const fn value(short: char, long: &'static str) -> Spec {
-        Spec { short, long, takes_value: true }
+        Spec { short, long, takes_value: true, long_only: false }
     }
 
     /// A flag: `-r`.
     pub(super) const fn flag(short: char, long: &'static str) -> Spec {
-        Spec { short, long, takes_value: false }
+        Spec { short, long, takes_value: false, long_only: false }
+    }
+
+    /// An option with a value and no letter: `--ca-file FILE`. `key` is
+    /// what [`Opt::short`] holds for it; messages show `--long`.
+    pub(super) const fn long_value(key: char, long: &'static str) -> Spec {
+        Spec { short: key, long, takes_value: true, long_only: true }
+    }
+
+    /// A flag with no letter: `--sni`.
+    pub(super) const fn long_flag(key: char, long: &'static str) -> Spec {
+        Spec { short: key, long, takes_value: false, long_only: true }
+    }
+
+    /// How messages name it: `-w`, or `--ca-file` when it has no letter.
+    fn display(&self) -> String {
+        if self.long_only { format!("--{}", self.long) } else { format!("-{}", self.short) }
     }
 }
 
@@ -109,7 +128,7 @@ impl Command {
             let spec = self
                 .specs
                 .iter()
-                .find(|spec| spec.short == short)
+                .find(|spec| spec.short == short && !spec.long_only)
                 .ok_or_else(|| self.unknown_option(&format!("-{short}")))?;
             if !spec.takes_value {
                 opts.push(Opt { short, value: "" });
@@ -140,7 +159,7 @@ impl Command {
             Some(word) if !looks_like_option(word) => Ok(word),
             _ => Err(self.error(
                 BuiltinErrorKind::MissingValue,
-                format!("-{} needs a value (usage: {})", spec.short, self.usage),
+                format!("{} needs a value (usage: {})", spec.display(), self.usage),
             )),
         }
     }
@@ -156,7 +175,7 @@ impl Command {
         if slot.is_some() {
             return Err(self.error(
                 BuiltinErrorKind::RepeatedOption,
-                format!("-{} is given twice", opt.short),
+                format!("{} is given twice", self.option_name(opt.short)),
             ));
         }
         let value = parse(opt.value).map_err(|detail| self.bad_value(opt.short, &detail))?;
@@ -165,7 +184,15 @@ impl Command {
     }
 
     pub(super) fn bad_value(&self, short: char, detail: &str) -> BuiltinError {
-        self.error(BuiltinErrorKind::BadValue, format!("-{short}: {detail}"))
+        self.error(BuiltinErrorKind::BadValue, format!("{}: {detail}", self.option_name(short)))
+    }
+
+    /// `-w`, or `--ca-file` for an option without a letter.
+    fn option_name(&self, short: char) -> String {
+        match self.specs.iter().find(|spec| spec.short == short) {
+            Some(spec) => spec.display(),
+            None => format!("-{short}"),
+        }
     }
 
     /// An option the check cannot do without was not given.
@@ -529,6 +556,32 @@ mod tests {
         assert_eq!(
             message(&["--percpu=1"]),
             "builtin:test: --percpu takes no value (write --percpu)"
+        );
+    }
+
+    #[test]
+    fn long_only_options_are_named_by_their_long_name() {
+        const SPECS: &[Spec] =
+            &[Spec::long_value('\u{1}', "ca-file"), Spec::long_flag('\u{2}', "sni")];
+        const LONG: Command = Command { name: "test", usage: "builtin:test", specs: SPECS };
+        let args = words(&["--ca-file", "/a.pem", "--sni"]);
+        let opts: Vec<(char, &str)> =
+            LONG.parse(&args).unwrap().into_iter().map(|opt| (opt.short, opt.value)).collect();
+        assert_eq!(opts, [('\u{1}', "/a.pem"), ('\u{2}', "")]);
+        let error = LONG.parse(&words(&["--ca-file"])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "builtin:test: --ca-file needs a value (usage: builtin:test)"
+        );
+        assert_eq!(LONG.bad_value('\u{1}', "bad").to_string(), "builtin:test: --ca-file: bad");
+        let mut slot = Some(());
+        let error =
+            LONG.set_once(&mut slot, Opt { short: '\u{1}', value: "x" }, |_| Ok(())).unwrap_err();
+        assert_eq!(error.to_string(), "builtin:test: --ca-file is given twice");
+        // The key is not a letter anyone can type as a short option.
+        assert_eq!(
+            LONG.parse(&words(&["-\u{1}"])).unwrap_err().kind(),
+            BuiltinErrorKind::UnknownOption
         );
     }
 

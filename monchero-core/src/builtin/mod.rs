@@ -2,7 +2,7 @@
 //!
 //! A check whose command is `builtin:NAME ARGS...` (e.g. `builtin:disk -w 20%
 //! -c 10% -p /`) runs here instead of as a plugin. Each one reads a `/proc`
-//! file, calls `statvfs` or opens a connection (`tcp`), which costs
+//! file, calls `statvfs` or opens a connection (`tcp`, `http`), which costs
 //! microseconds where a plugin costs a fork and an exec: cheap enough to
 //! run every few seconds, and available on
 //! a machine without monitoring-plugins installed, which is what lets the
@@ -20,7 +20,8 @@
 //! | `builtin:procs [-w RANGE] [-c RANGE] [-C COMMAND] [-u USER] [-s STATES] [-a ARGS] [-k]` | `check_procs` | matching processes in `/proc` | none: counts |
 //! | `builtin:file -f FILE [-w AGE] [-c AGE] [-W SIZE] [-C SIZE] [-i]` | `check_file_age` | a file's age and size | `-w 240 -c 600` seconds |
 //! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
-//! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS]` | `check_tcp` | a TCP connection and its response time | timeout 10 s |
+//! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS] [-S] [--sni NAME] [-D DAYS[,DAYS]] [--ca-file PEM]` | `check_tcp` | a TCP (or TLS) connection, its response time and certificate | timeout 10 s |
+//! | `builtin:http -H HOST \| -I ADDRESS [-p PORT] [-u PATH] [-S] [-e STRING,...] [-s STRING] [-r REGEX] [-w SECONDS] [-c SECONDS] [-C DAYS[,DAYS]] ...` | `check_http` | an HTTP(S) request: status, body, response time, certificate | timeout 10 s; 4xx WARNING, 5xx CRITICAL |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
@@ -67,9 +68,12 @@ use crate::result::CheckResult;
 use crate::state::State;
 
 mod args;
+mod conn;
 mod cpu;
 mod disk;
 mod file;
+mod http;
+mod http_response;
 mod inodes;
 mod load;
 mod log;
@@ -79,6 +83,7 @@ mod net;
 mod procs;
 mod swap;
 mod tcp;
+mod tls;
 
 /// A parsed, validated built-in check, ready to run many times.
 ///
@@ -102,6 +107,7 @@ enum Kind {
     File(file::FileCheck),
     Log(log::Log),
     Tcp(tcp::Tcp),
+    Http(Box<http::Http>),
 }
 
 impl BuiltinCheck {
@@ -125,6 +131,7 @@ impl BuiltinCheck {
             file::NAME => Kind::File(file::FileCheck::parse(args)?),
             log::NAME => Kind::Log(log::Log::parse(args)?),
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
+            http::NAME => Kind::Http(Box::new(http::Http::parse(args)?)),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind })
@@ -144,6 +151,7 @@ impl BuiltinCheck {
             Kind::File(_) => file::NAME,
             Kind::Log(_) => log::NAME,
             Kind::Tcp(_) => tcp::NAME,
+            Kind::Http(_) => http::NAME,
         }
     }
 
@@ -167,6 +175,7 @@ impl BuiltinCheck {
             Kind::File(check) => check.run(),
             Kind::Log(check) => check.run(),
             Kind::Tcp(check) => check.run(),
+            Kind::Http(check) => check.run(),
         };
         outcome.into_result(started.elapsed())
     }
@@ -249,9 +258,15 @@ pub const BUILTINS: &[BuiltinInfo] = &[
     },
     BuiltinInfo {
         name: tcp::NAME,
-        description: "a TCP connection, optionally sending a string and expecting one back; alerts on the response time",
+        description: "a TCP connection, optionally TLS, sending a string and expecting one back; alerts on the response time and certificate expiry",
         usage: tcp::USAGE,
         example: "builtin:tcp -H 127.0.0.1 -p 22 -e SSH- -w 1 -c 5",
+    },
+    BuiltinInfo {
+        name: http::NAME,
+        description: "an HTTP(S) request: status, body string or regex, response time, TLS chain and certificate expiry",
+        usage: http::USAGE,
+        example: "builtin:http -H 127.0.0.1 -u /health -s ok -w 2 -c 5",
     },
 ];
 
@@ -580,7 +595,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
-             net, procs, file, log, tcp)"
+             net, procs, file, log, tcp, http)"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS]
-//! [-c SECONDS] [-t SECONDS]`: a TCP connection, like `check_tcp`, whose
-//! options these are.
+//! [-c SECONDS] [-t SECONDS] [-S] [--sni NAME] [-D DAYS[,DAYS]]
+//! [--ca-file PEM]`: a TCP connection, like `check_tcp`, whose options
+//! these are.
 //!
 //! - `-H`/`-p`: where to connect (`--hostname`, `--port`); a name resolves
 //!   to every address it has, tried in order.
@@ -10,27 +11,35 @@
 //! - `-w`/`-c SECONDS`: response time limits (`--warning`, `--critical`).
 //! - `-t SECONDS`: give up after this long (`--timeout`), default 10 as in
 //!   `check_tcp`: CRITICAL `Socket timeout after 10 seconds`.
+//! - `-S`: TLS (`--ssl`); the chain is verified against the system's CAs,
+//!   or only those in `--ca-file PEM`, and the certificate must carry
+//!   `--sni NAME` (default `-H`), which is also sent as SNI. A refused
+//!   chain is CRITICAL, naming why.
+//! - `-D DAYS_WARN[,DAYS_CRIT]`: certificate expiry, as `check_tcp -D`
+//!   (implies `-S`); a certificate within those days is the result, in
+//!   `check_tcp`'s words, and the connection stops there.
 //!
 //! Summary and perfdata are `check_tcp`'s: `TCP OK - 0.000 second response
 //! time on 127.0.0.1 port 22 [SSH-2.0-OpenSSH_9.2p1] | time=0.000123s;;;0;10`.
 //! A refused connection is CRITICAL with the same text `check_tcp` prints
 //! (`connect to address 127.0.0.1 and port 1: Connection refused`); a name
 //! that does not resolve is UNKNOWN.
-//!
-//! TLS (`check_tcp -S`, certificate expiry) is not here yet: it needs a TLS
-//! library in the core.
+//! With TLS the perfdata adds `time_connect` and `time_ssl` (the
+//! handshake), as `check_http -E` names them.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::args::{Command, Spec};
-use super::{BuiltinError, Outcome, io_error_text, perf};
+use super::conn::{self, Failure, Stream, Target, Timings, TlsTarget, phase};
+use super::tls::{ExpiryDays, unix_now};
+use super::{BuiltinError, Outcome, perf};
 use crate::state::State;
 
 pub(super) const NAME: &str = "tcp";
-pub(super) const USAGE: &str =
-    "builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS]";
+pub(super) const USAGE: &str = "builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] \
+     [-c SECONDS] [-t SECONDS] [-S] [--sni NAME] [-D DAYS_WARN[,DAYS_CRIT]] [--ca-file PEM]";
 const PREFIX: &str = "TCP";
 const COMMAND: Command = Command {
     name: NAME,
@@ -43,8 +52,15 @@ const COMMAND: Command = Command {
         Spec::value('w', "warning"),
         Spec::value('c', "critical"),
         Spec::value('t', "timeout"),
+        Spec::flag('S', "ssl"),
+        Spec::long_value(SNI, "sni"),
+        Spec::value('D', "certificate"),
+        Spec::long_value(CA_FILE, "ca-file"),
     ],
 };
+/// Keys of the options without a letter.
+const SNI: char = '\u{1}';
+const CA_FILE: char = '\u{2}';
 
 /// `check_tcp`'s default timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,24 +77,33 @@ pub(super) struct Tcp {
     warning: Option<f64>,
     critical: Option<f64>,
     timeout: Duration,
+    tls: Option<Tls>,
+}
+
+/// `-S` and what goes with it.
+#[derive(Debug, Clone, PartialEq)]
+struct Tls {
+    /// `--sni`, else `-H`.
+    name: String,
+    ca_file: Option<PathBuf>,
+    expiry: Option<ExpiryDays>,
 }
 
 /// What the connection did.
 #[derive(Debug, Clone, PartialEq)]
 enum Probe {
-    /// The name did not resolve.
-    Unresolved(String),
-    /// No address took the connection; the last error.
-    Refused {
-        address: String,
-        error: String,
-    },
-    TimedOut,
+    Failed(Failure),
+    /// A leaf certificate within `-D`, or unreadable: the result, before
+    /// anything is sent.
+    Certificate(State, String),
     /// Connected (and, with `-s`/`-e`, exchanged) in `elapsed`; `answer` is
-    /// what was read back, if anything was expected.
+    /// what was read back, if anything was expected; `certificate` is the
+    /// `-D` verdict when it passed.
     Answered {
         elapsed: Duration,
+        timings: Timings,
         answer: Option<String>,
+        certificate: Option<String>,
     },
 }
 
@@ -86,8 +111,13 @@ impl Tcp {
     pub(super) fn parse(args: &[String]) -> Result<Tcp, BuiltinError> {
         let (mut host, mut port, mut send, mut expect) = (None, None, None, None);
         let (mut warning, mut critical, mut timeout) = (None, None, None);
+        let (mut ssl, mut sni, mut expiry, mut ca_file) = (false, None, None, None);
         for opt in COMMAND.parse(args)? {
             match opt.short {
+                'S' => ssl = true,
+                SNI => COMMAND.set_once(&mut sni, opt, |text| Ok(text.to_owned()))?,
+                'D' => COMMAND.set_once(&mut expiry, opt, ExpiryDays::parse)?,
+                CA_FILE => COMMAND.set_once(&mut ca_file, opt, |text| Ok(PathBuf::from(text)))?,
                 'H' => COMMAND.set_once(&mut host, opt, |text| Ok(text.to_owned()))?,
                 'p' => COMMAND.set_once(&mut port, opt, parse_port)?,
                 's' => COMMAND.set_once(&mut send, opt, |text| Ok(text.to_owned()))?,
@@ -111,7 +141,12 @@ impl Tcp {
             }
         }
         let timeout = timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64);
-        Ok(Tcp { host, port, send, expect, warning, critical, timeout })
+        let tls = (ssl || expiry.is_some() || sni.is_some() || ca_file.is_some()).then(|| Tls {
+            name: sni.unwrap_or_else(|| host.clone()),
+            ca_file,
+            expiry,
+        });
+        Ok(Tcp { host, port, send, expect, warning, critical, timeout, tls })
     }
 
     pub(super) fn run(&self) -> Outcome {
@@ -120,72 +155,73 @@ impl Tcp {
 
     fn probe(&self) -> Probe {
         let started = Instant::now();
-        let addresses: Vec<SocketAddr> = match (self.host.as_str(), self.port).to_socket_addrs() {
-            Ok(addresses) => addresses.collect(),
-            Err(error) => return Probe::Unresolved(io_error_text(&error)),
+        let deadline = started + self.timeout;
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|tls| TlsTarget { name: &tls.name, ca_file: tls.ca_file.as_deref() });
+        let target = Target { host: &self.host, port: self.port, tls };
+        let (mut stream, timings) = match conn::open(&target, deadline) {
+            Ok(opened) => opened,
+            Err(failure) => return Probe::Failed(failure),
         };
-        let mut last = Probe::Unresolved("the name has no address".to_owned());
-        for address in addresses {
-            let left = self.timeout.saturating_sub(started.elapsed());
-            match TcpStream::connect_timeout(&address, left.max(Duration::from_millis(1))) {
-                Ok(stream) => return self.exchange(stream, started),
-                Err(error) if error.kind() == io::ErrorKind::TimedOut => return Probe::TimedOut,
-                Err(error) => {
-                    let address = address.ip().to_string();
-                    last = Probe::Refused { address, error: io_error_text(&error) };
+        let certificate = match (self.tls.as_ref().and_then(|tls| tls.expiry), stream.leaf()) {
+            (Some(days), Some(leaf)) => match leaf {
+                Ok(leaf) => match days.evaluate(&leaf, unix_now()) {
+                    (State::Ok, text) => Some(text),
+                    (state, text) => return Probe::Certificate(state, text),
+                },
+                Err(text) => {
+                    return Probe::Certificate(State::Critical, format!("CRITICAL - {text}"));
                 }
+            },
+            _ => None,
+        };
+        match self.exchange(&mut stream, deadline) {
+            Ok(answer) => {
+                Probe::Answered { elapsed: started.elapsed(), timings, answer, certificate }
             }
+            Err(failure) => Probe::Failed(failure),
         }
-        last
     }
 
     /// Sends `-s`, reads until `-e` shows up, the peer closes, or time is up.
-    fn exchange(&self, mut stream: TcpStream, started: Instant) -> Probe {
+    fn exchange(&self, stream: &mut Stream, deadline: Instant) -> Result<Option<String>, Failure> {
         if let Some(send) = &self.send {
-            if stream.write_all(send.as_bytes()).is_err() {
-                return Probe::Answered { elapsed: started.elapsed(), answer: Some(String::new()) };
+            if stream.write_before(send.as_bytes(), deadline).is_err() {
+                return Ok(Some(String::new()));
             }
         }
         let Some(expect) = &self.expect else {
-            return Probe::Answered { elapsed: started.elapsed(), answer: None };
+            return Ok(None);
         };
         let mut answer = Vec::new();
         let mut chunk = [0u8; 1024];
         while answer.len() < ANSWER_LIMIT {
-            let left = self.timeout.saturating_sub(started.elapsed());
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match stream.read(&mut chunk) {
+            match stream.read_before(&mut chunk, deadline) {
                 Ok(0) => break,
                 Ok(n) => answer.extend_from_slice(&chunk[..n]),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) if is_timeout(&error) && answer.is_empty() => return Probe::TimedOut,
+                Err(error) if conn::is_timeout(&error) && answer.is_empty() => {
+                    return Err(Failure::TimedOut);
+                }
                 Err(_) => break,
             }
             if String::from_utf8_lossy(&answer).contains(expect.as_str()) {
                 break;
             }
         }
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        Probe::Answered { elapsed: started.elapsed(), answer: Some(answer) }
+        Ok(Some(String::from_utf8_lossy(&answer).into_owned()))
     }
 
     fn evaluate(&self, probe: Probe) -> Outcome {
         let (host, port) = (&self.host, self.port);
-        let (elapsed, answer) = match probe {
-            Probe::Unresolved(error) => {
-                return Outcome::unknown(PREFIX, format!("cannot resolve {host}: {error}"));
+        let (elapsed, timings, answer, certificate) = match probe {
+            Probe::Failed(failure) => return self.failed(failure),
+            Probe::Certificate(state, text) => return Outcome::with_summary(state, text),
+            Probe::Answered { elapsed, timings, answer, certificate } => {
+                (elapsed.as_secs_f64(), timings, answer, certificate)
             }
-            Probe::Refused { address, error } => {
-                let text = format!("connect to address {address} and port {port}: {error}");
-                return Outcome::with_summary(State::Critical, text);
-            }
-            Probe::TimedOut => {
-                let text = format!("Socket timeout after {} seconds", self.timeout.as_secs_f64());
-                return Outcome::with_summary(State::Critical, format!("CRITICAL - {text}"));
-            }
-            Probe::Answered { elapsed, answer } => (elapsed.as_secs_f64(), answer),
         };
         let first_line = answer.as_deref().map(|answer| answer.lines().next().unwrap_or("").trim());
         let unexpected = match (&self.expect, &answer) {
@@ -215,22 +251,48 @@ impl Tcp {
         let limits = (self.warning.map(|w| w.to_string()), self.critical.map(|c| c.to_string()));
         let max = Some(self.timeout.as_secs_f64());
         outcome.perfdata.push(perf("time", elapsed, "s", limits, Some(0.0), max));
+        if let Some(handshake) = timings.tls {
+            outcome.perfdata.push(phase("time_connect", timings.connect));
+            outcome.perfdata.push(phase("time_ssl", handshake));
+        }
+        if let Some(text) = certificate {
+            outcome.long_output = text;
+        }
         outcome
+    }
+
+    /// A connection that did not come about, in `check_tcp`'s words where
+    /// it has some.
+    fn failed(&self, failure: Failure) -> Outcome {
+        let (host, port) = (&self.host, self.port);
+        match failure {
+            Failure::Unresolved(error) => {
+                Outcome::unknown(PREFIX, format!("cannot resolve {host}: {error}"))
+            }
+            Failure::Refused { address, error } => {
+                let text = format!("connect to address {address} and port {port}: {error}");
+                Outcome::with_summary(State::Critical, text)
+            }
+            Failure::TimedOut => {
+                let text = format!("Socket timeout after {} seconds", self.timeout.as_secs_f64());
+                Outcome::with_summary(State::Critical, format!("CRITICAL - {text}"))
+            }
+            Failure::TlsSetup(text) => Outcome::unknown(PREFIX, text),
+            Failure::TlsRefused(text) => {
+                Outcome::new(PREFIX, State::Critical, format!("{host} port {port}: {text}"))
+            }
+        }
     }
 }
 
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
+pub(super) fn parse_port(text: &str) -> Result<u16, String> {
     text.parse::<u16>()
         .ok()
         .filter(|port| *port > 0)
         .ok_or_else(|| format!("{text:?} is not a port number (1-65535)"))
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
+pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
         .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
@@ -240,6 +302,7 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::io::Write;
     use std::net::{Ipv4Addr, TcpListener};
 
     use super::*;
