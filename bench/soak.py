@@ -19,7 +19,8 @@ Pass (exit 0) when, after the warm-up (the first third of the run):
 Otherwise it prints which figure failed and exits 1.
 
 Usage: bench/soak.py [--minutes 30] [--checks 2000] [--binary PATH]
-(`.ci/run` runs a 3-minute version against the debug build.)
+(`.ci/run` runs a 3-minute version against the release build of the
+packaging step.)
 Needs: monitoring-plugins-basic (check_dummy).
 """
 
@@ -148,7 +149,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--checks", type=int, default=2000)
-    parser.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "monchero"))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    parser.add_argument("--binary", default=os.path.join(target, "release", "monchero"))
     args = parser.parse_args()
     if not os.access(DUMMY, os.X_OK):
         sys.exit(f"needs {DUMMY}: apt-get install monitoring-plugins-basic")
