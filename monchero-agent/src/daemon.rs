@@ -30,9 +30,10 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::EX_CONFIG;
-use crate::actions::{ActionDone, Actions, Moment};
+use crate::actions::{ActionDone, ActionRecord, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
+use crate::delivery::{self, Deliveries};
 use crate::notify;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
@@ -172,6 +173,7 @@ struct Daemon {
     control_rx: mpsc::Receiver<Incoming>,
     actions: Actions,
     action_rx: mpsc::UnboundedReceiver<ActionDone>,
+    delivery_rx: mpsc::UnboundedReceiver<delivery::Report>,
     socket: PathBuf,
 }
 
@@ -213,7 +215,9 @@ impl Daemon {
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let (actions, action_rx) = Actions::new();
+        let (deliveries, delivery_rx) =
+            Deliveries::start(&state_dir, &config.actions, &config.agent.hostname)?;
+        let (actions, action_rx) = Actions::new(deliveries);
         let mut daemon = Daemon {
             config,
             config_path,
@@ -232,6 +236,7 @@ impl Daemon {
             control_rx,
             actions,
             action_rx,
+            delivery_rx,
             socket,
         };
         daemon.rebuild(Instant::now(), now);
@@ -323,9 +328,11 @@ impl Daemon {
                 () = sleep_until(due) => self.start_due(),
                 Some(done) = self.done_rx.recv() => self.finish(done),
                 Some(done) = self.action_rx.recv() => self.action_finished(done),
+                Some(report) = self.delivery_rx.recv() => self.delivery_report(report),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
                 _ = flush.tick() => {
                     self.run_planned_actions();
+                    self.actions.release_held();
                     self.flush();
                 }
                 _ = watchdog.tick(), if watchdog_every.is_some() => notify::watchdog(),
@@ -498,6 +505,24 @@ impl Daemon {
                 self.run_soon(index, Instant::now());
                 self.start_due();
             }
+        }
+    }
+
+    /// Keeps a notifier's outcome as the check's last action record, so
+    /// `status` marks a failing notifier as it marks a failing command.
+    fn delivery_report(&mut self, report: delivery::Report) {
+        self.snapshot.deliveries_pending = report.pending;
+        self.dirty = true;
+        let Some(outcome) = report.outcome else { return };
+        if let Some(saved) = self.snapshot.checks.get_mut(&outcome.check) {
+            saved.last_action = Some(ActionRecord {
+                action: outcome.action,
+                event: outcome.event,
+                at: SystemTime::now(),
+                ok: outcome.ok,
+                exit_code: None,
+                summary: outcome.summary,
+            });
         }
     }
 

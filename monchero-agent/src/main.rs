@@ -12,6 +12,7 @@ mod color;
 mod config;
 mod control;
 mod daemon;
+mod delivery;
 mod generate;
 mod logging;
 mod notify;
