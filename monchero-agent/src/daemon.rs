@@ -459,6 +459,7 @@ impl Daemon {
         }
         // Most results change nothing: look the check up again only for events.
         let saved = if events.is_empty() { None } else { self.snapshot.checks.get_mut(&spec.name) };
+        let acted = saved.is_some();
         if let Some(saved) = saved {
             for event in events {
                 let hard_since = saved.state.hard_since;
@@ -471,6 +472,12 @@ impl Daemon {
             }
         }
         self.dirty = true;
+        if acted {
+            // Saved at once rather than with the next flush: an agent killed
+            // in between would see the change again after a restart and
+            // notify twice. Hard changes are rare, so this costs little.
+            self.flush();
+        }
 
         let slot = &mut self.slots[index];
         let next = if retrying {
