@@ -153,6 +153,7 @@ impl Deliveries {
             last_id,
             dropped: 0,
             host: host.to_owned(),
+            limit: MAX_PENDING,
         };
         worker.configure(actions);
         worker.report(None);
@@ -225,6 +226,8 @@ struct Worker {
     last_id: u64,
     dropped: u64,
     host: String,
+    /// [`MAX_PENDING`], smaller in tests.
+    limit: usize,
 }
 
 impl Worker {
@@ -240,7 +243,7 @@ impl Worker {
             let next = next.unwrap_or_else(|| Instant::now() + far);
             tokio::select! {
                 message = self.rx.recv() => match message {
-                    Some(Message::Submit(action, event)) => self.submit(&action, event).await,
+                    Some(Message::Submit(action, event)) => self.submit(&action.name, event).await,
                     Some(Message::Configure(actions)) => self.configure(&actions),
                     None => break,
                 },
@@ -269,8 +272,8 @@ impl Worker {
         let _ = self.reports.send(Report { outcome, pending: self.pending.len() });
     }
 
-    async fn submit(&mut self, action: &ActionConfig, event: Event) {
-        if self.pending.len() >= MAX_PENDING {
+    async fn submit(&mut self, action: &str, event: Event) {
+        if self.pending.len() >= self.limit {
             let oldest = self.pending.iter().find(|(_, slot)| !slot.running).map(|(id, _)| *id);
             if let Some(id) = oldest {
                 self.pending.remove(&id);
@@ -278,7 +281,7 @@ impl Worker {
                 self.dropped += 1;
                 warn!(
                     message = "Delivery queue full; the oldest pending delivery was dropped.",
-                    limit = MAX_PENDING,
+                    limit = self.limit,
                     dropped_total = self.dropped,
                 );
             }
@@ -290,7 +293,7 @@ impl Worker {
         let delivery = Delivery {
             version: FORMAT_VERSION,
             id,
-            action: action.name.clone(),
+            action: action.to_owned(),
             created,
             attempts: 0,
             event,
@@ -299,7 +302,7 @@ impl Worker {
             // Sending now is still better than not sending at all.
             error!(
                 message = "Cannot save a delivery; it is attempted, but lost if the agent stops first.",
-                action = %action.name,
+                action = %action,
                 error = %format!("{error:#}"),
             );
         }
@@ -444,11 +447,64 @@ impl Worker {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use monchero_core::State;
     use monchero_core::tracker::StateType;
 
     use super::*;
+
+    #[test]
+    fn past_its_limit_the_queue_drops_the_oldest_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (queue, _) = Queue::open(dir.path()).unwrap();
+            let (reports, mut report_rx) = mpsc::unbounded_channel();
+            let (_tx, rx) = mpsc::unbounded_channel();
+            let mut worker = Worker {
+                queue,
+                pending: BTreeMap::new(),
+                notifiers: HashMap::new(),
+                running: JoinSet::new(),
+                reports,
+                rx,
+                last_id: 0,
+                dropped: 0,
+                host: "h1".into(),
+                limit: 3,
+            };
+            for i in 0..5 {
+                let mut event = delivery(0).event;
+                event.summary = format!("event {i}");
+                worker.submit("hook", event).await;
+            }
+            assert_eq!(worker.dropped, 2);
+            assert_eq!(worker.pending.len(), 3);
+            let mut last = None;
+            while let Ok(report) = report_rx.try_recv() {
+                last = Some(report.pending);
+            }
+            assert_eq!(last, Some(3), "the daemon hears the bounded count");
+        });
+        let (_, opened) = Queue::open(dir.path()).unwrap();
+        let kept: Vec<&str> = opened.deliveries.iter().map(|d| d.event.summary.as_str()).collect();
+        assert_eq!(kept, ["event 2", "event 3", "event 4"], "the newest are kept, on disk too");
+    }
+
+    #[test]
+    fn a_delivery_file_of_another_format_is_refused() {
+        let mut json = serde_json::to_value(delivery(5)).unwrap();
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert_eq!(Delivery::decode(&bytes).unwrap(), delivery(5));
+        json["version"] = 2.into();
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert_eq!(
+            Delivery::decode(&bytes).unwrap_err(),
+            "format version 2 is not the supported 1"
+        );
+        assert!(Delivery::decode(b"garbage").unwrap_err().contains("expected value"));
+    }
 
     /// A delivery with id `id` of a problem event.
     pub fn delivery(id: u64) -> Delivery {
