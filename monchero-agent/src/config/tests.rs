@@ -839,3 +839,39 @@ fn notifier_mistakes_are_reported_where_they_are() {
         ],
     );
 }
+
+#[test]
+fn the_ready_templates_in_the_docs_load_and_make_valid_json() {
+    let docs = include_str!("../../../docs/actions.md");
+    let (mut names, mut tables) = (Vec::new(), String::new());
+    for block in docs.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if block.contains("kind = \"webhook\"") || block.contains("kind = \"email\"") {
+            tables.push_str(block);
+            tables.push('\n');
+            names.extend(block.lines().filter_map(|line| line.strip_prefix("name = ")));
+        }
+    }
+    let text = format!(
+        "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [{}]\n\n{tables}",
+        names.join(", ")
+    );
+    let config = parsed(&text);
+    assert_eq!(config.actions.len(), names.len());
+    assert!(names.len() >= 7, "{names:?}");
+    let mut event = crate::delivery::tests::delivery(0).event;
+    event.summary = "disk \"/\" full\\".into();
+    event.long_output = "line 1\nline 2".into();
+    let mut json_bodies = 0;
+    for action in &config.actions {
+        let ActionKind::Webhook(webhook) = &action.kind else { continue };
+        let Some(body) = &webhook.body else { continue };
+        if webhook.escape == monchero_core::template::Escape::Json {
+            let rendered = body.render(&event, webhook.escape);
+            let parsed: Result<serde_json::Value, _> = serde_json::from_str(&rendered);
+            assert!(parsed.is_ok(), "{}: {rendered}", action.name);
+            json_bodies += 1;
+        }
+    }
+    assert_eq!(json_bodies, 3, "Slack, Telegram and Teams");
+}
