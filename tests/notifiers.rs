@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use rustix::process::Signal;
 
 use crate::daemon::{Agent, Setup, check, quiet};
-use crate::receivers::{HttpServer, SmtpServer, free_port, wait_for};
+use crate::receivers::{HttpServer, HttpsServer, SmtpServer, free_port, wait_for};
 
 /// A config whose check (`attempts = 1`, no flap detection) uses the
 /// actions named in `uses`, defined in `actions`.
@@ -281,4 +281,42 @@ fn a_notifier_config_error_names_the_place() {
     );
     assert!(lines.iter().any(|line| line.contains("has no url")), "{stderr}");
     assert_ne!(output.status.code(), Some(0));
+}
+
+#[test]
+fn a_pinned_private_ca_is_trusted_and_only_where_it_is_pinned() {
+    let setup = Setup::new();
+    let server = HttpsServer::start(setup.dir());
+    let url = format!("https://127.0.0.1:{}/hook", server.port);
+    let (web, db) = (quiet("web"), quiet("db"));
+    let actions = format!(
+        "[[action]]\nname = \"pinned\"\nkind = \"webhook\"\nurl = \"{url}\"\nca_file = \"{}\"\n\n\
+         [[action]]\nname = \"system\"\nkind = \"webhook\"\nurl = \"{url}\"\nretry_base = \"1h\"\n",
+        server.ca.display()
+    );
+    let config = setup.config(&[&web, &db], &actions);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replacen("attempts = 3", "attempts = 1\nactions = [\"pinned\"]", 1)
+        .replacen("attempts = 3", "attempts = 1\nactions = [\"system\"]", 1);
+    std::fs::write(&config, text).unwrap();
+    let agent = Agent::start(&config, setup.dir());
+    setup.set_code(2);
+    agent.check_now(&web);
+    agent.check_now(&db);
+    let status = agent.wait_until(
+        |s| {
+            check(s, &web)["last_action"]["ok"] == true
+                && check(s, &db)["last_action"]["ok"] == false
+        },
+        "the pinned delivery to succeed and the other to fail",
+    );
+    let refused = check(&status, &db)["last_action"]["summary"].as_str().unwrap().to_owned();
+    assert!(refused.contains("certificate"), "{refused}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["path"], "/hook");
+    assert!(requests[0]["body"].as_str().unwrap().contains(&format!("\"check\":\"{web}\"")));
+    assert_eq!(status["deliveries_pending"], 1, "the unverified one waits for a retry");
+    assert_eq!(agent.stop(), 0);
 }

@@ -204,3 +204,83 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+const HTTPS_SERVER: &str = r#"
+import http.server, json, ssl, sys
+
+class Record(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[4], "a") as out:
+            out.write(json.dumps({"path": self.path, "body": body.decode()}) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Record)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+with open(sys.argv[3] + ".tmp", "w") as out:
+    out.write(str(server.server_address[1]))
+import os
+os.rename(sys.argv[3] + ".tmp", sys.argv[3])
+server.serve_forever()
+"#;
+
+/// Python's http.server behind TLS with a certificate for 127.0.0.1 from
+/// a CA made for the test; `ca` is that CA's PEM file.
+pub struct HttpsServer {
+    pub port: u16,
+    pub ca: PathBuf,
+    requests: PathBuf,
+    child: Child,
+}
+
+impl HttpsServer {
+    pub fn start(dir: &Path) -> HttpsServer {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let (ca_file, cert_file, key_file) =
+            (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let script = dir.join("https_server.py");
+        std::fs::write(&script, HTTPS_SERVER).unwrap();
+        let (port_file, requests) = (dir.join("https.port"), dir.join("https.jsonl"));
+        let child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .args([&cert_file, &key_file, &port_file, &requests])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(|| port_file.exists(), "the HTTPS server to listen");
+        let port = std::fs::read_to_string(&port_file).unwrap().trim().parse().unwrap();
+        HttpsServer { port, ca: ca_file, requests, child }
+    }
+
+    /// The requests received: {"path", "body"}.
+    pub fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.requests)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
