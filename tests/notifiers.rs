@@ -100,7 +100,9 @@ fn a_webhook_down_for_a_while_gets_the_delivery_once_it_is_back() {
     assert_eq!(status["deliveries_pending"], 1);
     assert_eq!(pending_files(&setup), 1);
     let text = crate::util::monchero().args(["status", "--config"]).arg(&config).output().unwrap();
-    assert!(String::from_utf8_lossy(&text.stdout).contains("[action hook failed]"));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("[action hook failed]"), "{text}");
+    assert!(text.contains("1 notification waiting to be delivered"), "{text}");
 
     let server = HttpServer::start(port, 200);
     let requests = server.settled(1);
