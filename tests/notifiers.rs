@@ -96,7 +96,11 @@ fn a_webhook_down_for_a_while_gets_the_delivery_once_it_is_back() {
         },
         "failed attempts",
     );
-    assert_eq!(check(&status, &web)["last_action"]["ok"], false);
+    let record = &check(&status, &web)["last_action"];
+    assert_eq!(record["ok"], false);
+    let summary = record["summary"].as_str().unwrap();
+    assert!(!summary.contains("127.0.0.1"), "a hook URL may hold a secret: {summary}");
+    assert!(!agent.log_text().contains(&format!("127.0.0.1:{port}")), "{}", agent.log_text());
     assert_eq!(status["deliveries_pending"], 1);
     assert_eq!(pending_files(&setup), 1);
     let text = crate::util::monchero().args(["status", "--config"]).arg(&config).output().unwrap();
@@ -320,5 +324,28 @@ fn a_pinned_private_ca_is_trusted_and_only_where_it_is_pinned() {
     assert_eq!(requests[0]["path"], "/hook");
     assert!(requests[0]["body"].as_str().unwrap().contains(&format!("\"check\":\"{web}\"")));
     assert_eq!(status["deliveries_pending"], 1, "the unverified one waits for a retry");
+    assert_eq!(agent.stop(), 0);
+}
+
+#[test]
+fn a_corrupt_delivery_file_is_moved_aside_and_named_and_the_rest_delivered() {
+    let server = HttpServer::start(0, 200);
+    let setup = Setup::new();
+    let actions =
+        format!("[[action]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n", server.url("/"));
+    let (config, web) = config_with(&setup, &["hook"], &actions);
+    let queue = setup.dir().join("state/deliveries");
+    std::fs::create_dir_all(&queue).unwrap();
+    let bad = queue.join("00000000000000000001.json");
+    std::fs::write(&bad, b"{\"version\": 1, \"id\": 1, \"act").unwrap();
+    let agent = Agent::start(&config, setup.dir());
+    let aside = queue.join("00000000000000000001.json.corrupt");
+    assert!(aside.exists() && !bad.exists());
+    let log = agent.log_text();
+    assert!(log.contains("moved aside") && log.contains(&*aside.to_string_lossy()), "{log}");
+
+    setup.set_code(2);
+    agent.check_now(&web);
+    assert_eq!(server.settled(1).len(), 1, "the queue works on");
     assert_eq!(agent.stop(), 0);
 }

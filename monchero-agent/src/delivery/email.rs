@@ -43,13 +43,26 @@ impl Mailer {
             Err(error) => return Attempt::Permanent(error),
         };
         let sent = match &self.config.transport {
-            MailTransport::Smtp(smtp) => match self.smtp(smtp) {
-                Ok(transport) => transport.send(message).await.map(|response| {
-                    let first = response.message().next().unwrap_or_default().to_owned();
-                    format!("SMTP {} {first}", response.code())
-                }),
-                Err(attempt) => return attempt,
-            },
+            MailTransport::Smtp(smtp) => {
+                let transport = match self.smtp(smtp).await {
+                    Ok(transport) => transport,
+                    Err(attempt) => return attempt,
+                };
+                // lettre's timeout is per command; this one is for the mail.
+                match tokio::time::timeout(self.timeout, transport.send(message)).await {
+                    Ok(sent) => sent.map(|response| {
+                        let first = response.message().next().unwrap_or_default().to_owned();
+                        format!("SMTP {} {first}", response.code())
+                    }),
+                    Err(_) => {
+                        let summary = format!(
+                            "SMTP: no answer within {}",
+                            humantime::format_duration(self.timeout)
+                        );
+                        return Attempt::Retry { summary, after: None };
+                    }
+                }
+            }
             MailTransport::Sendmail(program) => {
                 let transport = AsyncSendmailTransport::<Tokio1Executor>::new_with_command(program);
                 let sent = tokio::time::timeout(self.timeout, transport.send(message)).await;
@@ -97,7 +110,7 @@ impl Mailer {
             .map_err(|error| format!("cannot build the mail: {error}"))
     }
 
-    fn smtp(&self, smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Attempt> {
+    async fn smtp(&self, smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Attempt> {
         let retry = |summary: String| Attempt::Retry { summary, after: None };
         let tls = |wrap: fn(TlsParameters) -> Tls| {
             TlsParameters::new(smtp.host.clone())
@@ -116,7 +129,7 @@ impl Mailer {
             .timeout(Some(self.timeout))
             .hello_name(ClientId::Domain(self.host.clone()));
         if let (Some(username), Some(path)) = (&smtp.username, &smtp.password_file) {
-            let password = std::fs::read_to_string(path).map_err(|error| {
+            let password = tokio::fs::read_to_string(path).await.map_err(|error| {
                 retry(format!("cannot read password_file {}: {error}", path.display()))
             })?;
             let password = password.lines().next().unwrap_or_default().to_owned();

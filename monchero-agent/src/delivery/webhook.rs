@@ -82,7 +82,9 @@ impl Webhook {
                     .and_then(|value| retry_after(value, SystemTime::now()));
                 verdict(response.status(), retry_after)
             }
-            Err(error) => Attempt::Retry { summary: describe(&error), after: None },
+            // Hook URLs often hold the secret (Slack, Telegram): keep them
+            // out of the summary, which goes to the log and the state.
+            Err(error) => Attempt::Retry { summary: describe(&error.without_url()), after: None },
         }
     }
 }
