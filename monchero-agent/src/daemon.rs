@@ -166,6 +166,8 @@ struct Daemon {
     snapshot: Snapshot,
     state_file: StateFile,
     dirty: bool,
+    /// A change that actions acted on waits to be saved.
+    save_soon: bool,
     stats: AgentStats,
     pending: Vec<PendingRun>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -229,6 +231,7 @@ impl Daemon {
             snapshot,
             state_file,
             dirty: true,
+            save_soon: false,
             stats: AgentStats::default(),
             pending: Vec::new(),
             done_tx,
@@ -339,6 +342,12 @@ impl Daemon {
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
                 _ = interrupt.recv() => { info!(message = "Received SIGINT, stopping."); break; }
+            }
+            // Once the results that came together are applied, not once per
+            // result: a hundred checks failing at once make one write.
+            if self.save_soon && self.done_rx.is_empty() {
+                self.save_soon = false;
+                self.flush();
             }
         }
         notify::stopping();
@@ -459,7 +468,7 @@ impl Daemon {
         }
         // Most results change nothing: look the check up again only for events.
         let saved = if events.is_empty() { None } else { self.snapshot.checks.get_mut(&spec.name) };
-        let acted = saved.is_some();
+        let acted = saved.is_some() && !spec.actions.is_empty();
         if let Some(saved) = saved {
             for event in events {
                 let hard_since = saved.state.hard_since;
@@ -472,12 +481,9 @@ impl Daemon {
             }
         }
         self.dirty = true;
-        if acted {
-            // Saved at once rather than with the next flush: an agent killed
-            // in between would see the change again after a restart and
-            // notify twice. Hard changes are rare, so this costs little.
-            self.flush();
-        }
+        // Saved before the next flush tick: an agent killed in between would
+        // see the change again after a restart and act on it twice.
+        self.save_soon |= acted;
 
         let slot = &mut self.slots[index];
         let next = if retrying {
