@@ -252,8 +252,11 @@ impl Actions {
             return;
         };
         let check = event.check.clone();
+        let already_held = limiter.holds(&check);
         match limiter.offer(&check, event, tokio::time::Instant::now().into_std()) {
             Some(release) => self.send(action, with_suppressed(release.item, release.suppressed)),
+            // Once per hold, not once per event of a flood.
+            None if already_held => {}
             None => info!(
                 message = "Action held back by its rate limit; the latest event goes out when it allows.",
                 action = %action.name,

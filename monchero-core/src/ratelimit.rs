@@ -98,6 +98,11 @@ impl<T> Limiter<T> {
         self.held.len()
     }
 
+    /// Whether an item of `key` is held back.
+    pub fn holds(&self, key: &str) -> bool {
+        self.held.contains_key(key)
+    }
+
     /// When [`release`](Self::release) will next find room, if anything is
     /// held.
     pub fn next_release(&self) -> Option<Instant> {
@@ -164,7 +169,9 @@ mod tests {
         let start = Instant::now();
         let mut limiter = limiter(1, 10 * SEC);
         assert_eq!(limiter.offer("a", 1, start), Some(Release { item: 1, suppressed: 0 }));
+        assert!(!limiter.holds("a"));
         assert_eq!(limiter.offer("a", 2, start + SEC), None);
+        assert!(limiter.holds("a") && !limiter.holds("b"));
         assert_eq!(limiter.offer("a", 3, start + 2 * SEC), None);
         assert_eq!(limiter.next_release(), Some(start + 10 * SEC));
         assert!(limiter.release(start + 9 * SEC).is_empty());

@@ -148,6 +148,7 @@ impl Deliveries {
             pending,
             notifiers: HashMap::new(),
             running: JoinSet::new(),
+            tasks: HashMap::new(),
             reports: report_tx,
             rx,
             last_id,
@@ -221,6 +222,9 @@ struct Worker {
     pending: BTreeMap<u64, Slot>,
     notifiers: HashMap<String, (Arc<ActionConfig>, Arc<Notifier>)>,
     running: JoinSet<(u64, Attempt)>,
+    /// Which delivery each running attempt is for, so a failed task's
+    /// delivery is retried rather than stuck as running.
+    tasks: HashMap<tokio::task::Id, u64>,
     reports: mpsc::UnboundedSender<Report>,
     rx: mpsc::UnboundedReceiver<Message>,
     last_id: u64,
@@ -247,10 +251,19 @@ impl Worker {
                     Some(Message::Configure(actions)) => self.configure(&actions),
                     None => break,
                 },
-                Some(joined) = self.running.join_next(), if !self.running.is_empty() => {
+                Some(joined) = self.running.join_next_with_id(), if !self.running.is_empty() => {
                     match joined {
-                        Ok((id, attempt)) => self.finish(id, attempt).await,
-                        Err(error) => error!(message = "A delivery attempt failed unexpectedly.", %error),
+                        Ok((task, (id, attempt))) => {
+                            self.tasks.remove(&task);
+                            self.finish(id, attempt).await;
+                        }
+                        Err(error) => {
+                            let id = self.tasks.remove(&error.id());
+                            let summary = format!("the attempt failed unexpectedly: {error}");
+                            if let Some(id) = id {
+                                self.finish(id, Attempt::Retry { summary, after: None }).await;
+                            }
+                        }
                     }
                 }
                 () = sleep_until(next) => {}
@@ -324,7 +337,7 @@ impl Worker {
             slot.running = true;
             let notifier = self.notifiers.get(&slot.delivery.action).map(|(_, n)| n.clone());
             let event = slot.delivery.event.clone();
-            self.running.spawn(async move {
+            let task = self.running.spawn(async move {
                 let attempt = match notifier {
                     Some(notifier) => notifier.send(&event).await,
                     None => Attempt::Permanent(
@@ -333,6 +346,7 @@ impl Worker {
                 };
                 (id, attempt)
             });
+            self.tasks.insert(task.id(), id);
         }
     }
 
@@ -467,6 +481,7 @@ pub(crate) mod tests {
                 pending: BTreeMap::new(),
                 notifiers: HashMap::new(),
                 running: JoinSet::new(),
+                tasks: HashMap::new(),
                 reports,
                 rx,
                 last_id: 0,
