@@ -285,7 +285,7 @@ impl Actions {
     /// A notifier's event goes to the delivery queue, a command's to the pool.
     fn send(&mut self, action: Arc<ActionConfig>, event: Arc<Event>) {
         if action.kind.is_notifier() {
-            self.deliveries.submit(action, Arc::unwrap_or_clone(event));
+            self.deliveries.submit(&action.name, Arc::unwrap_or_clone(event));
             return;
         }
         if self.queue.len() == QUEUE_LIMIT {

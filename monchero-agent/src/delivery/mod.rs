@@ -103,14 +103,16 @@ pub struct Outcome {
 
 #[derive(Debug)]
 enum Message {
-    Submit(Arc<ActionConfig>, Event),
+    Submit(Delivery),
     Configure(Vec<ActionConfig>),
 }
 
 /// The daemon's handle on the delivery task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Deliveries {
     tx: mpsc::UnboundedSender<Message>,
+    queue: Queue,
+    last_id: u64,
 }
 
 impl Deliveries {
@@ -144,14 +146,13 @@ impl Deliveries {
             .map(|delivery| (delivery.id, Slot { delivery, due: now, running: false }))
             .collect();
         let mut worker = Worker {
-            queue,
+            queue: queue.clone(),
             pending,
             notifiers: HashMap::new(),
             running: JoinSet::new(),
             tasks: HashMap::new(),
             reports: report_tx,
             rx,
-            last_id,
             dropped: 0,
             host: host.to_owned(),
             limit: MAX_PENDING,
@@ -159,12 +160,37 @@ impl Deliveries {
         worker.configure(actions);
         worker.report(None);
         tokio::spawn(worker.run());
-        Ok((Deliveries { tx }, report_rx))
+        Ok((Deliveries { tx, queue, last_id }, report_rx))
     }
 
-    /// Hands over a notification to deliver.
-    pub fn submit(&self, action: Arc<ActionConfig>, event: Event) {
-        let _ = self.tx.send(Message::Submit(action, event));
+    /// Saves a notification for `action` and hands it to the delivery
+    /// task. The write is done here, by the daemon's loop, so it is on disk
+    /// before the state that records the change is saved: a SIGKILL between
+    /// the two may send it twice, never lose it. One small file per
+    /// notification, and rate limits keep them few.
+    pub fn submit(&mut self, action: &str, event: Event) {
+        let created = SystemTime::now();
+        let nanos = created.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+        let id = u64::try_from(nanos).unwrap_or(u64::MAX).max(self.last_id + 1);
+        self.last_id = id;
+        let delivery = Delivery {
+            version: FORMAT_VERSION,
+            id,
+            action: action.to_owned(),
+            created,
+            attempts: 0,
+            event,
+        };
+        if let Err(error) = self.queue.save(&delivery) {
+            // Sending now is still better than not sending at all.
+            error!(
+                message = "Cannot save a delivery; it is attempted, but lost if the agent stops first.",
+                path = %self.queue.path(id).display(),
+                action = %action,
+                %error,
+            );
+        }
+        let _ = self.tx.send(Message::Submit(delivery));
     }
 
     /// Installs the actions of a (new) config; pending deliveries use the
@@ -227,7 +253,6 @@ struct Worker {
     tasks: HashMap<tokio::task::Id, u64>,
     reports: mpsc::UnboundedSender<Report>,
     rx: mpsc::UnboundedReceiver<Message>,
-    last_id: u64,
     dropped: u64,
     host: String,
     /// [`MAX_PENDING`], smaller in tests.
@@ -247,7 +272,7 @@ impl Worker {
             let next = next.unwrap_or_else(|| Instant::now() + far);
             tokio::select! {
                 message = self.rx.recv() => match message {
-                    Some(Message::Submit(action, event)) => self.submit(&action.name, event).await,
+                    Some(Message::Submit(delivery)) => self.submit(delivery).await,
                     Some(Message::Configure(actions)) => self.configure(&actions),
                     None => break,
                 },
@@ -285,7 +310,9 @@ impl Worker {
         let _ = self.reports.send(Report { outcome, pending: self.pending.len() });
     }
 
-    async fn submit(&mut self, action: &str, event: Event) {
+    /// Takes a saved delivery into the pending set, dropping the oldest
+    /// one waiting when the set is full.
+    async fn submit(&mut self, delivery: Delivery) {
         if self.pending.len() >= self.limit {
             let oldest = self.pending.iter().find(|(_, slot)| !slot.running).map(|(id, _)| *id);
             if let Some(id) = oldest {
@@ -299,26 +326,7 @@ impl Worker {
                 );
             }
         }
-        let created = SystemTime::now();
-        let nanos = created.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos());
-        let id = u64::try_from(nanos).unwrap_or(u64::MAX).max(self.last_id + 1);
-        self.last_id = id;
-        let delivery = Delivery {
-            version: FORMAT_VERSION,
-            id,
-            action: action.to_owned(),
-            created,
-            attempts: 0,
-            event,
-        };
-        if let Err(error) = self.save(&delivery).await {
-            // Sending now is still better than not sending at all.
-            error!(
-                message = "Cannot save a delivery; it is attempted, but lost if the agent stops first.",
-                action = %action,
-                error = %format!("{error:#}"),
-            );
-        }
+        let id = delivery.id;
         self.pending.insert(id, Slot { delivery, due: Instant::now(), running: false });
         self.report(None);
     }
@@ -484,15 +492,15 @@ pub(crate) mod tests {
                 tasks: HashMap::new(),
                 reports,
                 rx,
-                last_id: 0,
                 dropped: 0,
                 host: "h1".into(),
                 limit: 3,
             };
             for i in 0..5 {
-                let mut event = delivery(0).event;
-                event.summary = format!("event {i}");
-                worker.submit("hook", event).await;
+                let mut saved = delivery(i + 1);
+                saved.event.summary = format!("event {i}");
+                worker.queue.save(&saved).unwrap();
+                worker.submit(saved).await;
             }
             assert_eq!(worker.dropped, 2);
             assert_eq!(worker.pending.len(), 3);
