@@ -16,6 +16,10 @@ mod cli;
 mod daemon;
 // Actions on state changes, through the daemon.
 mod actions;
+// Webhook and email notifiers against real servers on 127.0.0.1.
+mod notifiers;
+// The HTTP and SMTP servers those tests deliver to.
+mod receivers;
 // `monchero check list [--plugins]`.
 mod check_list;
 // The plugin definitions of plugins-compat/conf.d/, loaded and run.

@@ -7,12 +7,19 @@
 //! channel, so a slow or hanging action never delays checks or other
 //! actions. The queue is bounded: past [`QUEUE_LIMIT`] the oldest runs are
 //! dropped, counted and logged, never memory without limit.
+//!
+//! An action with a `rate_limit` goes through its [`Limiter`] first: over
+//! the limit, the latest event of each check is held and goes out, with the
+//! count of those it replaced, when the window has room
+//! ([`Actions::release_held`]). Notifier actions (webhook, email) then go to
+//! the durable [`Deliveries`] queue instead of the pool.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use monchero_core::event::{Event, EventKind, Trigger};
+use monchero_core::ratelimit::Limiter;
 use monchero_core::runner::{RunInput, Runner};
 use monchero_core::tracker::{ChangeKind, CheckState, HardChange, Outcome};
 use monchero_core::{CheckResult, State};
@@ -20,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::config::{ActionConfig, CheckConfig};
+use crate::config::{ActionConfig, ActionKind, CheckConfig};
+use crate::delivery::Deliveries;
 
 /// Actions running at once; more wait in the queue.
 const MAX_RUNNING: usize = 4;
@@ -92,11 +100,15 @@ pub struct Actions {
     dropped: u64,
     runner: Arc<Runner>,
     done_tx: mpsc::UnboundedSender<ActionDone>,
+    /// Per rate-limited action, by name.
+    limits: HashMap<String, Limiter<Arc<Event>>>,
+    deliveries: Deliveries,
 }
 
 impl Actions {
-    /// An empty pool; results arrive on the returned receiver.
-    pub fn new() -> (Actions, mpsc::UnboundedReceiver<ActionDone>) {
+    /// An empty pool; results arrive on the returned receiver. Notifier
+    /// actions are handed to `deliveries`.
+    pub fn new(deliveries: Deliveries) -> (Actions, mpsc::UnboundedReceiver<ActionDone>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let actions = Actions {
             by_name: HashMap::new(),
@@ -105,15 +117,28 @@ impl Actions {
             dropped: 0,
             runner: Arc::new(Runner::default()),
             done_tx,
+            limits: HashMap::new(),
+            deliveries,
         };
         (actions, done_rx)
     }
 
     /// Installs the actions of a (new) config. Runs already queued keep the
-    /// definition they were queued with.
+    /// definition they were queued with; a rate limit that did not change
+    /// keeps its window and what it holds.
     pub fn configure(&mut self, actions: &[ActionConfig]) {
         self.by_name =
             actions.iter().map(|action| (action.name.clone(), Arc::new(action.clone()))).collect();
+        let mut old = std::mem::take(&mut self.limits);
+        for action in actions {
+            let Some(rate) = action.rate_limit else { continue };
+            let limiter = match old.remove(&action.name) {
+                Some(limiter) if limiter.rate() == rate => limiter,
+                _ => Limiter::new(rate),
+            };
+            self.limits.insert(action.name.clone(), limiter);
+        }
+        self.deliveries.configure(actions);
     }
 
     /// Queues the check's actions that subscribe to `event`, or plans them
@@ -220,7 +245,49 @@ impl Actions {
         changed
     }
 
+    /// Passes `event` through the action's rate limit, if it has one.
     fn enqueue(&mut self, action: Arc<ActionConfig>, event: Arc<Event>) {
+        let Some(limiter) = self.limits.get_mut(&action.name) else {
+            self.send(action, event);
+            return;
+        };
+        let check = event.check.clone();
+        let already_held = limiter.holds(&check);
+        match limiter.offer(&check, event, tokio::time::Instant::now().into_std()) {
+            Some(release) => self.send(action, with_suppressed(release.item, release.suppressed)),
+            // Once per hold, not once per event of a flood.
+            None if already_held => {}
+            None => info!(
+                message = "Action held back by its rate limit; the latest event goes out when it allows.",
+                action = %action.name,
+                check = %check,
+            ),
+        }
+    }
+
+    /// Sends the events rate limits held back, as far as they now allow.
+    /// Checked with the flush, once a second.
+    pub fn release_held(&mut self) {
+        let now = tokio::time::Instant::now().into_std();
+        let mut released = Vec::new();
+        for (name, limiter) in &mut self.limits {
+            if limiter.next_release().is_some_and(|at| at <= now) {
+                released.extend(limiter.release(now).into_iter().map(|r| (name.clone(), r)));
+            }
+        }
+        for (name, release) in released {
+            let Some(action) = self.by_name.get(&name).cloned() else { continue };
+            self.send(action, with_suppressed(release.item, release.suppressed));
+        }
+        self.start();
+    }
+
+    /// A notifier's event goes to the delivery queue, a command's to the pool.
+    fn send(&mut self, action: Arc<ActionConfig>, event: Arc<Event>) {
+        if action.kind.is_notifier() {
+            self.deliveries.submit(&action.name, Arc::unwrap_or_clone(event));
+            return;
+        }
         if self.queue.len() == QUEUE_LIMIT {
             self.queue.pop_front();
             self.dropped += 1;
@@ -236,13 +303,15 @@ impl Actions {
     pub fn start(&mut self) {
         while self.running < MAX_RUNNING {
             let Some(Queued { action, event }) = self.queue.pop_front() else { break };
+            let ActionKind::Command(command) = &action.kind else { continue };
+            let command = command.clone();
             self.running += 1;
             let (runner, done) = (self.runner.clone(), self.done_tx.clone());
             tokio::spawn(async move {
                 let env = event.env();
                 let json = serde_json::to_vec(&*event).unwrap_or_default();
                 let input = RunInput { env: &env, stdin: Some(&json) };
-                let result = runner.run_with_input(&action.command, action.timeout, input).await;
+                let result = runner.run_with_input(&command, action.timeout, input).await;
                 let _ = done.send(ActionDone { action, event, result });
             });
         }
@@ -287,4 +356,14 @@ impl Actions {
     pub fn busy(&self) -> usize {
         self.running + self.queue.len()
     }
+}
+
+/// `event` with the count of events a rate limit kept back before it.
+fn with_suppressed(event: Arc<Event>, suppressed: u64) -> Arc<Event> {
+    if suppressed == 0 {
+        return event;
+    }
+    let mut event = Arc::unwrap_or_clone(event);
+    event.suppressed = suppressed;
+    Arc::new(event)
 }

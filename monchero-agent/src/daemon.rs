@@ -31,10 +31,11 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::EX_CONFIG;
-use crate::actions::{ActionDone, Actions, Moment};
+use crate::actions::{ActionDone, ActionRecord, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::metrics::MetricsSnapshot;
+use crate::delivery::{self, Deliveries};
 use crate::notify;
 use crate::pull;
 use crate::self_check::{self, AgentStats};
@@ -205,6 +206,8 @@ struct Daemon {
     saved: Instant,
     /// The write of the state file in progress, on a blocking thread.
     writing: Option<JoinHandle<anyhow::Result<()>>>,
+    /// A change that actions acted on waits to be saved.
+    save_soon: bool,
     stats: AgentStats,
     pending: Vec<PendingRun>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -212,6 +215,7 @@ struct Daemon {
     control_rx: mpsc::Receiver<Incoming>,
     actions: Actions,
     action_rx: mpsc::UnboundedReceiver<ActionDone>,
+    delivery_rx: mpsc::UnboundedReceiver<delivery::Report>,
     socket: PathBuf,
     pull: pull::Pull,
 }
@@ -255,7 +259,9 @@ impl Daemon {
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let (actions, action_rx) = Actions::new();
+        let (deliveries, delivery_rx) =
+            Deliveries::start(&state_dir, &config.actions, &config.agent.hostname)?;
+        let (actions, action_rx) = Actions::new(deliveries);
         let mut daemon = Daemon {
             config,
             config_path,
@@ -269,6 +275,7 @@ impl Daemon {
             dirty: Dirty::States,
             saved: Instant::now(),
             writing: None,
+            save_soon: false,
             stats: AgentStats { pull_cert_expires: pull.cert_expires(), ..AgentStats::default() },
             pending: Vec::new(),
             done_tx,
@@ -276,6 +283,7 @@ impl Daemon {
             control_rx,
             actions,
             action_rx,
+            delivery_rx,
             socket,
             pull,
         };
@@ -368,9 +376,11 @@ impl Daemon {
                 () = sleep_until(due) => self.start_due(),
                 Some(done) = self.done_rx.recv() => self.finish(done),
                 Some(done) = self.action_rx.recv() => self.action_finished(done),
+                Some(report) = self.delivery_rx.recv() => self.delivery_report(report),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
                 _ = flush.tick() => {
                     self.run_planned_actions();
+                    self.actions.release_held();
                     self.flush();
                 }
                 written = write_finished(&mut self.writing) => self.written(written),
@@ -378,6 +388,12 @@ impl Daemon {
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
                 _ = interrupt.recv() => { info!(message = "Received SIGINT, stopping."); break; }
+            }
+            // Once the results that came together are applied, not once per
+            // result: a hundred checks failing at once make one write.
+            if self.save_soon && self.done_rx.is_empty() && self.writing.is_none() {
+                self.save_soon = false;
+                self.flush();
             }
         }
         notify::stopping();
@@ -507,6 +523,7 @@ impl Daemon {
         }
         // Most results change nothing: look the check up again only for events.
         let saved = if events.is_empty() { None } else { self.snapshot.checks.get_mut(&spec.name) };
+        let acted = saved.is_some() && !spec.actions.is_empty();
         if let Some(saved) = saved {
             for event in events {
                 let hard_since = saved.state.hard_since;
@@ -519,6 +536,9 @@ impl Daemon {
             }
         }
         self.dirty = self.dirty.max(dirty);
+        // Saved before the next flush tick: an agent killed in between would
+        // see the change again after a restart and act on it twice.
+        self.save_soon |= acted;
 
         let slot = &mut self.slots[index];
         let next = if retrying {
@@ -556,6 +576,24 @@ impl Daemon {
                 self.run_soon(index, Instant::now());
                 self.start_due();
             }
+        }
+    }
+
+    /// Keeps a notifier's outcome as the check's last action record, so
+    /// `status` marks a failing notifier as it marks a failing command.
+    fn delivery_report(&mut self, report: delivery::Report) {
+        self.snapshot.deliveries_pending = report.pending;
+        self.dirty = Dirty::States;
+        let Some(outcome) = report.outcome else { return };
+        if let Some(saved) = self.snapshot.checks.get_mut(&outcome.check) {
+            saved.last_action = Some(ActionRecord {
+                action: outcome.action,
+                event: outcome.event,
+                at: SystemTime::now(),
+                ok: outcome.ok,
+                exit_code: None,
+                summary: outcome.summary,
+            });
         }
     }
 

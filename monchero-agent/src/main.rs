@@ -15,6 +15,7 @@ mod color;
 mod config;
 mod control;
 mod daemon;
+mod delivery;
 mod generate;
 mod logging;
 mod metrics;

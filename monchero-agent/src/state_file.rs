@@ -38,6 +38,9 @@ pub struct Snapshot {
     pub pid: u32,
     pub checks: BTreeMap<String, SavedCheck>,
     pub changes: VecDeque<ChangeRecord>,
+    /// Notifications waiting in `STATE_DIR/deliveries/` to be delivered.
+    #[serde(default)]
+    pub deliveries_pending: usize,
 }
 
 /// One check as saved: its tracker state, the attempt limit in force and
@@ -99,6 +102,7 @@ impl Snapshot {
             pid: std::process::id(),
             checks: BTreeMap::new(),
             changes: VecDeque::new(),
+            deliveries_pending: 0,
         }
     }
 

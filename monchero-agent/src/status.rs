@@ -199,6 +199,14 @@ pub fn render(
     for check in &report.checks {
         write_row(out, check, palette, name_width, width, now)?;
     }
+    if report.deliveries_pending > 0 {
+        let plural = if report.deliveries_pending == 1 { "" } else { "s" };
+        let line = format!(
+            "{} notification{plural} waiting to be delivered (see the agent's log)",
+            report.deliveries_pending
+        );
+        writeln!(out, "{}", line.style(palette.state(State::Warning)))?;
+    }
     if let Some(changes) = &report.changes {
         writeln!(out)?;
         if changes.is_empty() {

@@ -24,6 +24,9 @@ pub struct StatusReport {
     /// When this data was current (RFC 3339).
     pub updated_at: String,
     pub agent: AgentInfo,
+    /// Notifications (webhook, email) waiting to be delivered or retried.
+    #[serde(default)]
+    pub deliveries_pending: usize,
     pub checks: Vec<CheckStatus>,
     /// State changes in the requested window, oldest first; only present
     /// when asked for (`status --changes`).
@@ -123,6 +126,7 @@ impl StatusReport {
             stale,
             updated_at: rfc3339(if stale { snapshot.saved_at } else { now }),
             agent: AgentInfo { pid: snapshot.pid, started_at: rfc3339(snapshot.agent_started) },
+            deliveries_pending: snapshot.deliveries_pending,
             checks,
             changes,
         }

@@ -78,6 +78,10 @@ pub struct Event {
     pub percent_state_change: f64,
     /// When it happened, in seconds since the Unix epoch.
     pub timestamp: u64,
+    /// Events of the same check and action that a rate limit kept back
+    /// since the action last went out (this one carries the count).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub suppressed: u64,
 }
 
 impl Event {
@@ -107,6 +111,7 @@ impl Event {
                 perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                 percent_state_change: percent,
                 timestamp: now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs()),
+                suppressed: 0,
             }
         };
         let change = outcome.hard_change.map(|change| {
@@ -145,6 +150,7 @@ impl Event {
             ("MONCHERO_SUMMARY", self.summary.clone()),
             ("MONCHERO_LONG_OUTPUT", self.long_output.clone()),
             ("MONCHERO_TIMESTAMP", self.timestamp.to_string()),
+            ("MONCHERO_SUPPRESSED", self.suppressed.to_string()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))

@@ -17,6 +17,10 @@
 //!   item;
 //! - [`event`]: what actions receive on a hard change or flapping, and the
 //!   triggers they subscribe to;
+//! - [`template`]: `{{field}}` templates over an event, for notification
+//!   bodies, subjects and headers;
+//! - [`ratelimit`]: how many notifications an action may send per window,
+//!   and coalescing of the ones kept back;
 //! - [`result`]: the owned result of one check run and how a process's
 //!   termination maps to a state;
 //! - [`tracker`]: soft/hard states per check, Nagios-style debouncing and flap detection;
@@ -55,11 +59,13 @@ pub mod perfdata;
 pub mod plugin_path;
 #[cfg(feature = "runner")]
 mod process_group;
+pub mod ratelimit;
 pub mod result;
 #[cfg(feature = "runner")]
 pub mod runner;
 pub mod schedule;
 pub mod state;
+pub mod template;
 pub mod threshold;
 pub mod tracker;
 

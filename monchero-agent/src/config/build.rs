@@ -29,9 +29,11 @@ use super::raw::{
     Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, Section, deserialize_table,
 };
 use super::{
-    ActionConfig, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config, ConfigErrors,
-    ConfigSource, MetricsConfig, PullConfig, paths, pull,
+    ActionConfig, ActionKind, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config,
+    ConfigErrors, ConfigSource, MetricsConfig, PullConfig, paths, pull,
 };
+
+mod notifier;
 
 /// What errors call the embedded default config.
 const EMBEDDED: &str = "<embedded>";
@@ -448,31 +450,7 @@ impl Loader {
             Some(name) => format!("action {name:?}"),
             None => "this action".to_owned(),
         };
-        let command = match &raw.command {
-            Some(command) if command.get_ref().trim_start().starts_with("builtin:") => {
-                let message = "an action's command cannot be a builtin: check; give the program \
-                               or script to run";
-                self.error(entry.file, command.span().start, message.to_owned());
-                None
-            }
-            Some(command) => {
-                let line = self.command_line(
-                    entry.file,
-                    command,
-                    raw.shell.unwrap_or(false),
-                    Owner::Action,
-                );
-                if let Some(line) = &line {
-                    let at = command.span().start;
-                    self.warn_if_missing(entry.file, at, line, &[], Owner::Action, &what);
-                }
-                line
-            }
-            None => {
-                self.missing(entry, "command", Owner::Action.example());
-                None
-            }
-        };
+        let kind = self.action_kind(entry, raw, &what);
         let on = match &raw.on {
             Some(list) => {
                 if list.get_ref().is_empty() {
@@ -498,9 +476,124 @@ impl Loader {
             None => ActionTrigger::ALL.to_vec(),
         };
         let timeout = duration(&raw.timeout).unwrap_or(DEFAULT_ACTION_TIMEOUT);
-        let recheck = raw.recheck.unwrap_or(false);
+        let recheck = raw.recheck.as_ref().is_some_and(|recheck| *recheck.get_ref());
         let (delay, repeat) = (duration(&raw.delay), duration(&raw.repeat));
-        Some(ActionConfig { name: name?, command: command?, on, timeout, recheck, delay, repeat })
+        let rate_limit = raw.rate_limit.as_ref().map(|text| self.rate_limit(entry.file, text));
+        let retry = self.retry_policy(entry.file, raw);
+        let kind = kind?;
+        let rate_limit = match rate_limit {
+            Some(parsed) => Some(parsed?),
+            None if kind.is_notifier() => Some(notifier::DEFAULT_RATE_LIMIT),
+            None => None,
+        };
+        Some(ActionConfig {
+            name: name?,
+            kind,
+            on,
+            timeout,
+            recheck,
+            delay,
+            repeat,
+            rate_limit,
+            retry,
+        })
+    }
+
+    /// The action's `kind` and the keys of that kind; keys of other kinds
+    /// are errors.
+    fn action_kind(
+        &mut self,
+        entry: &Entry<RawAction>,
+        raw: &RawAction,
+        what: &str,
+    ) -> Option<ActionKind> {
+        let kind = match &raw.kind {
+            Some(kind) => match notifier::Kind::from_name(kind.get_ref()) {
+                Some(parsed) => parsed,
+                None => {
+                    let names = notifier::Kind::NAMES;
+                    let message = match closest(kind.get_ref(), &names) {
+                        Some(close) => format!(
+                            "kind {:?} is not an action kind: did you mean {close:?}?",
+                            kind.get_ref()
+                        ),
+                        None => format!(
+                            "kind {:?} is not an action kind; use \"command\", \"webhook\" or \
+                             \"email\"",
+                            kind.get_ref()
+                        ),
+                    };
+                    self.error(entry.file, kind.span().start, message);
+                    return None;
+                }
+            },
+            None if raw.command.is_none() && raw.url.is_some() => {
+                let message = format!(
+                    "{what} has a url but no kind; add kind = \"webhook\" (or a command to run)"
+                );
+                self.error(entry.file, entry.span.start, message);
+                return None;
+            }
+            None if raw.command.is_none() && raw.to.is_some() => {
+                let message = format!(
+                    "{what} has recipients (to) but no kind; add kind = \"email\" (or a \
+                     command to run)"
+                );
+                self.error(entry.file, entry.span.start, message);
+                return None;
+            }
+            None => notifier::Kind::Command,
+        };
+        let mut misplaced = false;
+        for (key, at) in notifier::present_keys(raw) {
+            if !kind.accepts(key) {
+                let message = format!(
+                    "{key} is not a setting of {} action; remove it{}",
+                    kind.with_article(),
+                    kind.hint(key)
+                );
+                self.error(entry.file, at, message);
+                misplaced = true;
+            }
+        }
+        let built = match kind {
+            notifier::Kind::Command => {
+                self.command_action(entry, raw, what).map(ActionKind::Command)
+            }
+            notifier::Kind::Webhook => self.webhook(entry, raw).map(ActionKind::Webhook),
+            notifier::Kind::Email => self.email(entry, raw).map(ActionKind::Email),
+        };
+        if misplaced { None } else { built }
+    }
+
+    /// A command action's command line.
+    fn command_action(
+        &mut self,
+        entry: &Entry<RawAction>,
+        raw: &RawAction,
+        what: &str,
+    ) -> Option<CommandLine> {
+        match &raw.command {
+            Some(command) if command.get_ref().trim_start().starts_with("builtin:") => {
+                let message = "an action's command cannot be a builtin: check; give the program \
+                               or script to run";
+                self.error(entry.file, command.span().start, message.to_owned());
+                None
+            }
+            Some(command) => {
+                let shell = raw.shell.as_ref().is_some_and(|shell| *shell.get_ref());
+                let line = self.command_line(entry.file, command, shell, Owner::Action);
+                if let Some(line) = &line {
+                    let at = command.span().start;
+                    self.warn_if_missing(entry.file, at, line, &[], Owner::Action, what);
+                }
+                line
+            }
+            None => {
+                self.missing(entry, "command", Owner::Action.example());
+                None
+            }
+        }
     }
 
     fn checks(

@@ -27,6 +27,8 @@ use std::time::Duration;
 use monchero_core::State;
 use monchero_core::builtin::BuiltinCheck;
 use monchero_core::command::CommandLine;
+use monchero_core::ratelimit::Rate;
+use monchero_core::template::{Escape, Template};
 use monchero_core::tracker::TrackerConfig;
 
 pub use error::{ConfigError, ConfigErrors};
@@ -138,16 +140,18 @@ pub enum CheckCommand {
     AgentSelf,
 }
 
-/// One `[[action]]`: a command run on the hard state changes it subscribes to.
+/// One `[[action]]`: what runs or is sent on the hard state changes it
+/// subscribes to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionConfig {
     /// Unique among the actions; what checks list in `actions`.
     pub name: String,
-    /// What to run.
-    pub command: CommandLine,
+    /// What it does.
+    pub kind: ActionKind,
     /// The changes it runs on, without duplicates; default all of them.
     pub on: Vec<ActionTrigger>,
-    /// Longest a run may take; default 30 s.
+    /// Longest a run (a command, one HTTP request, one mail) may take;
+    /// default 30 s.
     pub timeout: Duration,
     /// Run the check again as soon as the action finishes: the remediation
     /// loop ("restart the service, then see whether it is back").
@@ -159,6 +163,114 @@ pub struct ActionConfig {
     /// Run again this often while the problem lasts (Nagios's
     /// `notification_interval`).
     pub repeat: Option<Duration>,
+    /// At most this many runs per window, per action; the latest event of
+    /// each check over the limit is held and sent with the count of those
+    /// skipped. Default: none for commands, 20 per 10 minutes for notifiers.
+    pub rate_limit: Option<Rate>,
+    /// How a notifier's failed deliveries are retried.
+    pub retry: RetryPolicy,
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    /// `kind = "command"`: runs a program with the event.
+    Command(CommandLine),
+    /// `kind = "webhook"`: an HTTP(S) request.
+    Webhook(WebhookConfig),
+    /// `kind = "email"`: a mail over SMTP or sendmail.
+    Email(EmailConfig),
+}
+
+impl ActionKind {
+    /// Whether deliveries go through the durable queue (notifiers) rather
+    /// than the action pool (commands).
+    pub fn is_notifier(&self) -> bool {
+        !matches!(self, ActionKind::Command(_))
+    }
+}
+
+/// Retries of a notifier's failed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first retry waits about this long (`retry_base`, default 10 s);
+    /// each further one twice as long.
+    pub base: Duration,
+    /// No retry waits longer (`retry_max`, default 10 min).
+    pub max: Duration,
+    /// A delivery still failing this long after its event is given up
+    /// (`retry_for`, default 24 h).
+    pub give_up_after: Duration,
+}
+
+/// A webhook: where and what to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// An http:// or https:// URL.
+    pub url: String,
+    /// Default POST.
+    pub method: String,
+    /// Extra headers, values as templates (no escaping).
+    pub headers: Vec<(String, Template)>,
+    /// The body; `None` sends the event as JSON.
+    pub body: Option<Template>,
+    /// How placeholders in `body` are escaped: JSON unless a `Content-Type`
+    /// header says the body is something else.
+    pub escape: Escape,
+    /// PEM certificates trusted instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A mail notifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailConfig {
+    /// Recipients, as `addr@example.org` or `Name <addr@example.org>`.
+    pub to: Vec<String>,
+    /// The sender.
+    pub from: String,
+    /// Subject template.
+    pub subject: Template,
+    /// Body template (plain text).
+    pub body: Template,
+    /// How the mail leaves the host.
+    pub transport: MailTransport,
+}
+
+/// How a mail is handed on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailTransport {
+    /// An SMTP server.
+    Smtp(SmtpConfig),
+    /// A local sendmail-compatible program.
+    Sendmail(PathBuf),
+}
+
+/// An SMTP server and how to talk to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port; default 25 for smtp://, 465 for smtps://.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// Login, with the password read from `password_file` at each send.
+    pub username: Option<String>,
+    /// Holds the password (its first line); never copied into logs or state.
+    pub password_file: Option<PathBuf>,
+}
+
+/// Transport security of an SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// smtps://: TLS from the first byte.
+    Implicit,
+    /// STARTTLS, refusing to go on without it.
+    Required,
+    /// STARTTLS when the server offers it, plain text otherwise.
+    Opportunistic,
+    /// Plain text (a relay on localhost).
+    Never,
 }
 
 /// A kind of event an action subscribes to; the names are the config's.

@@ -60,18 +60,37 @@ pub(super) struct RawCheck {
     pub env: Option<Env>,
 }
 
-/// One `[[action]]`.
+/// One `[[action]]`: the keys of every kind; `build` rejects those that do
+/// not belong to the action's kind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAction {
     pub name: Option<Spanned<String>>,
+    pub kind: Option<Spanned<String>>,
     pub command: Option<Spanned<String>>,
-    pub shell: Option<bool>,
+    pub shell: Option<Spanned<bool>>,
     pub on: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Duration,
-    pub recheck: Option<bool>,
+    pub recheck: Option<Spanned<bool>>,
     pub delay: Duration,
     pub repeat: Duration,
+    pub rate_limit: Option<Spanned<String>>,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub retry_for: Duration,
+    pub url: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<Env>>,
+    pub body: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub to: Option<Spanned<Vec<Spanned<String>>>>,
+    pub from: Option<Spanned<String>>,
+    pub subject: Option<Spanned<String>>,
+    pub smtp: Option<Spanned<String>>,
+    pub starttls: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub sendmail: Option<Spanned<String>>,
 }
 
 /// `[pull]`: the mTLS API listener.
@@ -129,7 +148,8 @@ impl<'de> Deserialize<'de> for Listen {
     }
 }
 
-/// A check's `env` table, in the order the parser yields it.
+/// A table of strings in the order the parser yields it: a check's `env`,
+/// a webhook's `headers`.
 #[derive(Debug)]
 pub(super) struct Env(pub Vec<(Spanned<String>, Spanned<String>)>);
 
@@ -201,9 +221,34 @@ impl Section {
                 "actions",
                 "env",
             ],
-            Section::Action => {
-                &["name", "command", "shell", "on", "timeout", "recheck", "delay", "repeat"]
-            }
+            Section::Action => &[
+                "name",
+                "kind",
+                "command",
+                "shell",
+                "on",
+                "timeout",
+                "recheck",
+                "delay",
+                "repeat",
+                "rate_limit",
+                "retry_base",
+                "retry_max",
+                "retry_for",
+                "url",
+                "method",
+                "headers",
+                "body",
+                "ca_file",
+                "to",
+                "from",
+                "subject",
+                "smtp",
+                "starttls",
+                "username",
+                "password_file",
+                "sendmail",
+            ],
             Section::Pull => &[
                 "listen",
                 "ca_file",
@@ -433,7 +478,7 @@ mod tests {
         );
         assert_eq!(
             unknown_key("zz", Section::Action, "[[action]]"),
-            r#"unknown key "zz" in [[action]]; remove it or use one of: name, command, shell, on, timeout, recheck, delay, repeat"#
+            r#"unknown key "zz" in [[action]]; remove it or use one of: name, kind, command, shell, on, timeout, recheck, delay, repeat, rate_limit, retry_base, retry_max, retry_for, url, method, headers, body, ca_file, to, from, subject, smtp, starttls, username, password_file, sendmail"#
         );
     }
 

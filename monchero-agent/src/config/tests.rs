@@ -163,7 +163,8 @@ timeout = "1m"
 
     let mail = &config.actions[0];
     assert_eq!(mail.name, "mail");
-    assert_eq!(mail.command, CommandLine::parse("/bin/true").unwrap());
+    assert_eq!(mail.kind, ActionKind::Command(CommandLine::parse("/bin/true").unwrap()));
+    assert_eq!(mail.rate_limit, None, "commands are not rate-limited unless asked");
     assert_eq!(mail.on, [ActionTrigger::Critical, ActionTrigger::Recovery]);
     assert_eq!(mail.timeout, Duration::from_secs(60));
     assert_eq!(warnings(&config), Vec::<String>::new());
@@ -723,4 +724,169 @@ fn locations_are_found_without_validating_the_rest() {
     assert_eq!(read("[agent\n"), None, "not TOML");
     assert_eq!(read("[agent]\nsocket = 5\n"), None, "not a path");
     assert_eq!(super::locations(Some(&dir.path().join("missing.toml"))), None);
+}
+
+/// A config with one check using action `n`, defined by `action`.
+fn with_action(action: &str) -> String {
+    format!(
+        "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"n\"]\n\n\
+         [[action]]\nname = \"n\"\n{action}"
+    )
+}
+
+#[test]
+fn notifiers_get_their_defaults() {
+    let config = parsed(&with_action(
+        "kind = \"webhook\"\nurl = \"https://hooks.example.org/x\"\n\
+         headers = { Authorization = \"Bearer t\", Title = \"{{check}}\" }\n",
+    ));
+    let hook = &config.actions[0];
+    let ActionKind::Webhook(webhook) = &hook.kind else { panic!("{hook:?}") };
+    assert_eq!(webhook.url, "https://hooks.example.org/x");
+    assert_eq!(webhook.method, "POST");
+    assert_eq!(webhook.body, None, "the event as JSON");
+    assert_eq!(webhook.escape, monchero_core::template::Escape::Json);
+    assert_eq!(webhook.headers.len(), 2);
+    assert_eq!(
+        hook.rate_limit,
+        Some(monchero_core::ratelimit::Rate { count: 20, per: Duration::from_secs(600) })
+    );
+    assert_eq!(hook.retry.base, Duration::from_secs(10));
+    assert_eq!(hook.retry.max, Duration::from_secs(600));
+    assert_eq!(hook.retry.give_up_after, Duration::from_secs(86400));
+
+    let config = parsed(&with_action(
+        "kind = \"email\"\nto = [\"Ops <ops@example.org>\"]\nfrom = \"mon@example.org\"\n\
+         smtp = \"smtp://mail.example.org:587\"\nusername = \"mon\"\n\
+         password_file = \"/etc/monchero/smtp.pass\"\nrate_limit = \"5/h\"\nretry_for = \"1h\"\n",
+    ));
+    let mail = &config.actions[0];
+    let ActionKind::Email(email) = &mail.kind else { panic!("{mail:?}") };
+    let MailTransport::Smtp(smtp) = &email.transport else { panic!("{email:?}") };
+    assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.org", 587));
+    assert_eq!(smtp.tls, SmtpTls::Required, "a password never goes out in plain text");
+    assert_eq!(mail.rate_limit.unwrap().per, Duration::from_secs(3600));
+    assert_eq!(mail.retry.give_up_after, Duration::from_secs(3600));
+
+    let config = parsed(&with_action(
+        "kind = \"email\"\nto = [\"ops@example.org\"]\nfrom = \"mon@example.org\"\n\
+         smtp = \"smtps://mail.example.org\"\n",
+    ));
+    let ActionKind::Email(email) = &config.actions[0].kind else { panic!() };
+    assert!(
+        matches!(&email.transport, MailTransport::Smtp(s) if s.port == 465 && s.tls == SmtpTls::Implicit)
+    );
+    let config = parsed(&with_action(
+        "kind = \"email\"\nto = [\"ops@example.org\"]\nfrom = \"mon@example.org\"\n\
+         sendmail = \"/usr/sbin/sendmail\"\nheaders = {}\n"
+            .replace("headers = {}\n", "")
+            .as_str(),
+    ));
+    let ActionKind::Email(email) = &config.actions[0].kind else { panic!() };
+    assert_eq!(email.transport, MailTransport::Sendmail("/usr/sbin/sendmail".into()));
+}
+
+#[test]
+fn notifier_mistakes_are_reported_where_they_are() {
+    let check = |action: &str, expected: &[&str]| {
+        let found = errors(&with_action(action));
+        let found: Vec<&str> =
+            found.iter().map(|e| e.strip_prefix("/etc/monchero/").unwrap_or(e)).collect();
+        assert_eq!(found, expected, "for {action:?}");
+    };
+    check(
+        "kind = \"webhok\"\nurl = \"http://x\"\n",
+        &["agent.toml:8:8: kind \"webhok\" is not an action kind: did you mean \"webhook\"?"],
+    );
+    check(
+        "url = \"http://x\"\n",
+        &[
+            "agent.toml:6:1: action \"n\" has a url but no kind; add kind = \"webhook\" (or a command to run)",
+        ],
+    );
+    check(
+        "kind = \"webhook\"\n",
+        &[
+            "agent.toml:6:1: [[action]] \"n\" has no url; add e.g. url = \"https://hooks.example.org/...\"",
+        ],
+    );
+    check(
+        "kind = \"webhook\"\nurl = \"ftp://x/\"\ncommand = \"/bin/true\"\nsmtp = \"smtp://x\"\n",
+        &[
+            "agent.toml:9:7: url \"ftp://x/\" must start with http:// or https:// and name a host",
+            "agent.toml:10:11: command is not a setting of a webhook action; remove it (command belongs to kind = \"command\")",
+            "agent.toml:11:8: smtp is not a setting of a webhook action; remove it (smtp belongs to kind = \"email\")",
+        ],
+    );
+    check(
+        "kind = \"webhook\"\nurl = \"http://x\"\nbody = \"{\\\"t\\\": 1, {{chek}}\"\n",
+        &[
+            "agent.toml:10:20: body: {{chek}} is not a field; use one of: check, host, hostname, state, previous_state, state_type, event, attempt, max_attempts, summary, long_output, timestamp, percent_state_change, suppressed",
+        ],
+    );
+    check(
+        "kind = \"webhook\"\nurl = \"http://x\"\nbody = '{{check|shout}}'\nrate_limit = \"lots\"\n",
+        &[
+            "agent.toml:10:11: body: |shout is not a filter; use one of: upper, lower, json, raw",
+            "agent.toml:11:14: rate_limit \"lots\" is not a rate; write a count and a window, e.g. rate_limit = \"20/10m\" (at most 20 per 10 minutes)",
+        ],
+    );
+    check(
+        "kind = \"webhook\"\nurl = \"http://x\"\nca_file = \"/nonexistent/ca.pem\"\n",
+        &[
+            "agent.toml:10:11: ca_file /nonexistent/ca.pem cannot be read: No such file or directory (os error 2)",
+        ],
+    );
+    check(
+        "kind = \"email\"\nto = [\"not an address\"]\nfrom = \"m@x.org\"\n",
+        &[
+            "agent.toml:6:1: [[action]] \"n\" has neither smtp nor sendmail; add e.g. smtp = \"smtp://localhost:25\" or sendmail = \"/usr/sbin/sendmail\"",
+            "agent.toml:9:7: \"not an address\" is not a mail address; write \"ops@example.org\" or \"Ops <ops@example.org>\"",
+        ],
+    );
+    check(
+        "kind = \"email\"\nto = [\"a@x.org\"]\nfrom = \"m@x.org\"\nsmtp = \"smtps://x\"\n\
+         starttls = \"required\"\nusername = \"u\"\nrecheck = true\n",
+        &[
+            "agent.toml:12:12: starttls is for smtp://; smtps:// is TLS from the start",
+            "agent.toml:13:12: username needs password_file, the file the password is read from",
+            "agent.toml:14:11: recheck is not a setting of an email action; remove it (recheck belongs to kind = \"command\")",
+        ],
+    );
+}
+
+#[test]
+fn the_ready_templates_in_the_docs_load_and_make_valid_json() {
+    let docs = include_str!("../../../docs/actions.md");
+    let (mut names, mut tables) = (Vec::new(), String::new());
+    for block in docs.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if block.contains("kind = \"webhook\"") || block.contains("kind = \"email\"") {
+            tables.push_str(block);
+            tables.push('\n');
+            names.extend(block.lines().filter_map(|line| line.strip_prefix("name = ")));
+        }
+    }
+    let text = format!(
+        "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [{}]\n\n{tables}",
+        names.join(", ")
+    );
+    let config = parsed(&text);
+    assert_eq!(config.actions.len(), names.len());
+    assert!(names.len() >= 7, "{names:?}");
+    let mut event = crate::delivery::tests::delivery(0).event;
+    event.summary = "disk \"/\" full\\".into();
+    event.long_output = "line 1\nline 2".into();
+    let mut json_bodies = 0;
+    for action in &config.actions {
+        let ActionKind::Webhook(webhook) = &action.kind else { continue };
+        let Some(body) = &webhook.body else { continue };
+        if webhook.escape == monchero_core::template::Escape::Json {
+            let rendered = body.render(&event, webhook.escape);
+            let parsed: Result<serde_json::Value, _> = serde_json::from_str(&rendered);
+            assert!(parsed.is_ok(), "{}: {rendered}", action.name);
+            json_bodies += 1;
+        }
+    }
+    assert_eq!(json_bodies, 3, "Slack, Telegram and Teams");
 }
