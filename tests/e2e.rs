@@ -20,3 +20,5 @@ mod actions;
 mod check_list;
 // The plugin definitions of plugins-compat/conf.d/, loaded and run.
 mod dropins;
+// Built-in checks stuck in the kernel: time-bounded, one thread at most.
+mod blocked;

@@ -60,13 +60,14 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::perfdata::PerfData;
 use crate::result::CheckResult;
 use crate::state::State;
 
 mod args;
+mod busy;
 mod cpu;
 mod disk;
 mod file;
@@ -87,6 +88,7 @@ mod tcp;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuiltinCheck {
     kind: Kind,
+    busy: busy::Busy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +129,7 @@ impl BuiltinCheck {
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
-        Ok(BuiltinCheck { kind })
+        Ok(BuiltinCheck { kind, busy: busy::Busy::default() })
     }
 
     /// The check's name, without the prefix (`"disk"`).
@@ -153,9 +155,41 @@ impl BuiltinCheck {
     /// `statvfs` can block on a hung network mount, the first run of `cpu`
     /// and `net` waits 250 ms between two readings, and `log` reads up to
     /// 8 MiB: callers run it on a blocking thread under a timeout.
+    ///
+    /// While an earlier run of this check (or of a clone) has not returned,
+    /// a run returns at once, UNKNOWN, naming what the earlier one is stuck
+    /// on: a caller that gave up waiting strands at most one thread per
+    /// check, however often it runs the check again.
     pub fn run(&self) -> CheckResult {
         let started = Instant::now();
-        let outcome = match &self.kind {
+        let prefix = self.name().to_uppercase();
+        let outcome = match self.busy.enter(&prefix, self.activity(), SystemTime::now()) {
+            Ok(_entered) => self.run_kind(),
+            Err(blocked) => blocked,
+        };
+        outcome.into_result(started.elapsed())
+    }
+
+    /// What a run spends its time on, and may block in, in words for a
+    /// summary: `in statfs on /mnt/nfs`, `reading /var/log/syslog`.
+    pub fn activity(&self) -> String {
+        match &self.kind {
+            Kind::Load(_)
+            | Kind::Cpu(_)
+            | Kind::Memory(_)
+            | Kind::Swap(_)
+            | Kind::Net(_)
+            | Kind::Procs(_) => "reading /proc".to_owned(),
+            Kind::Disk(check) => check.activity(),
+            Kind::Inodes(check) => check.activity(),
+            Kind::File(check) => check.activity(),
+            Kind::Log(check) => check.activity(),
+            Kind::Tcp(_) => "connecting".to_owned(),
+        }
+    }
+
+    fn run_kind(&self) -> Outcome {
+        match &self.kind {
             Kind::Load(check) => check.run(),
             Kind::Cpu(check) => check.run(),
             Kind::Memory(check) => check.run(),
@@ -167,8 +201,7 @@ impl BuiltinCheck {
             Kind::File(check) => check.run(),
             Kind::Log(check) => check.run(),
             Kind::Tcp(check) => check.run(),
-        };
-        outcome.into_result(started.elapsed())
+        }
     }
 }
 
