@@ -21,6 +21,7 @@
 //! | `builtin:file -f FILE [-w AGE] [-c AGE] [-W SIZE] [-C SIZE] [-i]` | `check_file_age` | a file's age and size | `-w 240 -c 600` seconds |
 //! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
 //! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS]` | `check_tcp` | a TCP connection and its response time | timeout 10 s |
+//! | `builtin:ntp -H HOST [-p PORT] [-w RANGE] [-c RANGE] [-t SECONDS] [-q] [-o SECONDS]` | `check_ntp_time` | the clock's offset from an NTP server | `-w 60 -c 120` seconds |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
@@ -77,7 +78,9 @@ mod log;
 mod memory;
 mod mounts;
 mod net;
+mod ntp;
 mod procs;
+mod sntp;
 mod swap;
 mod tcp;
 
@@ -104,6 +107,7 @@ enum Kind {
     File(file::FileCheck),
     Log(log::Log),
     Tcp(tcp::Tcp),
+    Ntp(ntp::Ntp),
 }
 
 impl BuiltinCheck {
@@ -127,6 +131,7 @@ impl BuiltinCheck {
             file::NAME => Kind::File(file::FileCheck::parse(args)?),
             log::NAME => Kind::Log(log::Log::parse(args)?),
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
+            ntp::NAME => Kind::Ntp(ntp::Ntp::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind, busy: busy::Busy::default() })
@@ -146,6 +151,7 @@ impl BuiltinCheck {
             Kind::File(_) => file::NAME,
             Kind::Log(_) => log::NAME,
             Kind::Tcp(_) => tcp::NAME,
+            Kind::Ntp(_) => ntp::NAME,
         }
     }
 
@@ -185,6 +191,7 @@ impl BuiltinCheck {
             Kind::File(check) => check.activity(),
             Kind::Log(check) => check.activity(),
             Kind::Tcp(_) => "connecting".to_owned(),
+            Kind::Ntp(check) => check.activity(),
         }
     }
 
@@ -201,6 +208,7 @@ impl BuiltinCheck {
             Kind::File(check) => check.run(),
             Kind::Log(check) => check.run(),
             Kind::Tcp(check) => check.run(),
+            Kind::Ntp(check) => check.run(),
         }
     }
 }
@@ -285,6 +293,12 @@ pub const BUILTINS: &[BuiltinInfo] = &[
         description: "a TCP connection, optionally sending a string and expecting one back; alerts on the response time",
         usage: tcp::USAGE,
         example: "builtin:tcp -H 127.0.0.1 -p 22 -e SSH- -w 1 -c 5",
+    },
+    BuiltinInfo {
+        name: ntp::NAME,
+        description: "the clock's offset from an NTP server (SNTP); alerts outside the ranges, or when the server is unsynchronised",
+        usage: ntp::USAGE,
+        example: "builtin:ntp -H ntp.example.net -w 0.5 -c 1",
     },
 ];
 
@@ -613,7 +627,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
-             net, procs, file, log, tcp)"
+             net, procs, file, log, tcp, ntp)"
         );
     }
 
