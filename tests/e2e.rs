@@ -22,3 +22,5 @@ mod check_list;
 mod dropins;
 // Built-in checks stuck in the kernel: time-bounded, one thread at most.
 mod blocked;
+// builtin:systemd over D-Bus: no bus, a silent bus, a stand-in for systemd.
+mod systemd;

@@ -22,6 +22,7 @@
 //! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
 //! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS]` | `check_tcp` | a TCP connection and its response time | timeout 10 s |
 //! | `builtin:ntp -H HOST [-p PORT] [-w RANGE] [-c RANGE] [-t SECONDS] [-q] [-o SECONDS]` | `check_ntp_time` | the clock's offset from an NTP server | `-w 60 -c 120` seconds |
+//! | `builtin:systemd [-u UNIT]... [--failed] [-w RANGE] [-c RANGE] [-t SECONDS]` | `systemctl is-active`, `--failed` | units' active state, or failed units, over D-Bus | `-c 0` failed units |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
@@ -82,6 +83,8 @@ mod ntp;
 mod procs;
 mod sntp;
 mod swap;
+mod systemd;
+mod systemd_bus;
 mod tcp;
 
 /// A parsed, validated built-in check, ready to run many times.
@@ -108,6 +111,7 @@ enum Kind {
     Log(log::Log),
     Tcp(tcp::Tcp),
     Ntp(ntp::Ntp),
+    Systemd(systemd::Systemd),
 }
 
 impl BuiltinCheck {
@@ -132,6 +136,7 @@ impl BuiltinCheck {
             log::NAME => Kind::Log(log::Log::parse(args)?),
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
             ntp::NAME => Kind::Ntp(ntp::Ntp::parse(args)?),
+            systemd::NAME => Kind::Systemd(systemd::Systemd::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
         Ok(BuiltinCheck { kind, busy: busy::Busy::default() })
@@ -152,6 +157,7 @@ impl BuiltinCheck {
             Kind::Log(_) => log::NAME,
             Kind::Tcp(_) => tcp::NAME,
             Kind::Ntp(_) => ntp::NAME,
+            Kind::Systemd(_) => systemd::NAME,
         }
     }
 
@@ -192,6 +198,7 @@ impl BuiltinCheck {
             Kind::Log(check) => check.activity(),
             Kind::Tcp(_) => "connecting".to_owned(),
             Kind::Ntp(check) => check.activity(),
+            Kind::Systemd(check) => check.activity(),
         }
     }
 
@@ -209,6 +216,7 @@ impl BuiltinCheck {
             Kind::Log(check) => check.run(),
             Kind::Tcp(check) => check.run(),
             Kind::Ntp(check) => check.run(),
+            Kind::Systemd(check) => check.run(),
         }
     }
 }
@@ -299,6 +307,12 @@ pub const BUILTINS: &[BuiltinInfo] = &[
         description: "the clock's offset from an NTP server (SNTP); alerts outside the ranges, or when the server is unsynchronised",
         usage: ntp::USAGE,
         example: "builtin:ntp -H ntp.example.net -w 0.5 -c 1",
+    },
+    BuiltinInfo {
+        name: systemd::NAME,
+        description: "systemd units over D-Bus: each -u UNIT must be active; without -u, the number of failed units",
+        usage: systemd::USAGE,
+        example: "builtin:systemd -u nginx -u postgresql",
     },
 ];
 
@@ -627,7 +641,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
-             net, procs, file, log, tcp, ntp)"
+             net, procs, file, log, tcp, ntp, systemd)"
         );
     }
 
