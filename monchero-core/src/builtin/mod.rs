@@ -2,7 +2,8 @@
 //!
 //! A check whose command is `builtin:NAME ARGS...` (e.g. `builtin:disk -w 20%
 //! -c 10% -p /`) runs here instead of as a plugin. Each one reads a `/proc`
-//! file, calls `statvfs` or opens a connection (`tcp`), which costs
+//! file, calls `statvfs` or opens a connection (`tcp`, `ntp`, `systemd`),
+//! which costs
 //! microseconds where a plugin costs a fork and an exec: cheap enough to
 //! run every few seconds, and available on
 //! a machine without monitoring-plugins installed, which is what lets the

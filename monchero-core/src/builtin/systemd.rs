@@ -143,8 +143,10 @@ impl Systemd {
         if !self.units.is_empty() {
             let down: Vec<&UnitState> =
                 answer.units.iter().filter(|unit| unit.active != "active").collect();
-            for unit in &answer.units {
-                let _ = writeln!(long_output, "{}", describe(unit));
+            if answer.units.len() > 1 {
+                for unit in &answer.units {
+                    let _ = writeln!(long_output, "{}", describe(unit));
+                }
             }
             if down.is_empty() {
                 parts.push(match answer.units.as_slice() {
