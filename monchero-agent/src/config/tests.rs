@@ -377,7 +377,7 @@ fn builtin_errors_point_at_the_command() {
     assert_eq!(
         errors(text),
         [
-            "/etc/monchero/agent.toml:3:11: builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, net, procs, file, log, tcp)",
+            "/etc/monchero/agent.toml:3:11: builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, net, procs, file, log, tcp, ntp, systemd)",
             r#"/etc/monchero/agent.toml:6:11: builtin:disk: -w: "20" is not a percentage or size (write 20% or 500MB)"#,
             "/etc/monchero/agent.toml:9:11: builtin:agent takes no arguments; remove them",
             "/etc/monchero/agent.toml:12:11: builtin: checks run inside the agent, not in a shell; remove shell = true",
@@ -473,7 +473,7 @@ interval = "soon"
         errors(text),
         [
             r#"/etc/monchero/agent.toml:2:1: unknown key "intervall" in [agent]: did you mean "interval"?"#,
-            "/etc/monchero/agent.toml:6:11: builtin:nope: no such built-in check (known: load, cpu, memory, swap, disk, inodes, net, procs, file, log, tcp)",
+            "/etc/monchero/agent.toml:6:11: builtin:nope: no such built-in check (known: load, cpu, memory, swap, disk, inodes, net, procs, file, log, tcp, ntp, systemd)",
             r#"/etc/monchero/agent.toml:7:12: check "one" uses action "missing", which is not defined; define it in an [[action]] with name = "missing""#,
             r#"/etc/monchero/agent.toml:8:1: unknown key "colour" in [[check]] "one"; remove it or use one of: name, command, shell, interval, retry_interval, attempts, recovery_attempts, timeout, timeout_state, flap_detection, actions, env"#,
             "/etc/monchero/agent.toml:12:11: command has an unterminated quote or a trailing backslash; close the quote, or put a backslash before a quote meant literally",
