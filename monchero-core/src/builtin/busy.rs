@@ -12,19 +12,14 @@ use std::time::SystemTime;
 
 use super::{Carried, Outcome};
 
-/// Whether a run of the check is under way, and what it waits on.
+/// Whether a run of the check is under way, and since when.
 ///
 /// Clones share it, like [`Carried`]: the daemon runs a clone of the
-/// configured check.
+/// configured check. Only clones share it, so what the earlier run is
+/// stuck on is what this check does: the refusal asks the check, and a
+/// run that is not refused allocates nothing here.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Busy(Carried<Option<Running>>);
-
-/// The run under way.
-#[derive(Debug)]
-struct Running {
-    since: SystemTime,
-    activity: String,
-}
+pub(super) struct Busy(Carried<Option<SystemTime>>);
 
 /// Held for the length of a run; clears the mark when the run returns, or
 /// unwinds.
@@ -32,28 +27,14 @@ struct Running {
 pub(super) struct Entered<'a>(&'a Busy);
 
 impl Busy {
-    /// Marks a run as started, doing `activity` (`reading /var/log/syslog`);
-    /// or, when the previous run has not returned yet, the outcome that
-    /// says so.
-    pub(super) fn enter(
-        &self,
-        prefix: &str,
-        activity: String,
-        now: SystemTime,
-    ) -> Result<Entered<'_>, Outcome> {
+    /// Marks a run as started at `now`; or, when the previous run has not
+    /// returned yet, the time that one started.
+    pub(super) fn enter(&self, now: SystemTime) -> Result<Entered<'_>, SystemTime> {
         let mut running = self.0.lock();
-        if let Some(previous) = running.as_ref() {
-            let since = humantime::format_rfc3339_seconds(previous.since);
-            return Err(Outcome::unknown(
-                prefix,
-                format!(
-                    "previous run still blocked since {since} ({}); \
-                     not started again until it returns",
-                    previous.activity
-                ),
-            ));
+        if let Some(since) = *running {
+            return Err(since);
         }
-        *running = Some(Running { since: now, activity });
+        *running = Some(now);
         Ok(Entered(self))
     }
 }
@@ -62,6 +43,18 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         *self.0.0.lock() = None;
     }
+}
+
+/// The outcome of a run refused because the previous one, doing
+/// `activity` since `since`, has not returned.
+pub(super) fn still_blocked(prefix: &str, activity: &str, since: SystemTime) -> Outcome {
+    Outcome::unknown(
+        prefix,
+        format!(
+            "previous run still blocked since {} ({activity}); not started again until it returns",
+            humantime::format_rfc3339_seconds(since)
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -73,20 +66,26 @@ mod tests {
     use crate::state::State;
 
     #[test]
-    fn a_second_run_during_the_first_is_refused_with_what_blocks_it() {
+    fn a_second_run_during_the_first_is_refused_with_when_it_started() {
         let busy = Busy::default();
         let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let first = busy.enter("DISK", "in statfs on /mnt/nfs".to_owned(), since).unwrap();
+        let first = busy.enter(since).unwrap();
         let clone = busy.clone();
-        let refused = clone.enter("DISK", "anything".to_owned(), SystemTime::now()).unwrap_err();
+        assert_eq!(clone.enter(SystemTime::now()).unwrap_err(), since);
+        drop(first);
+        assert!(clone.enter(SystemTime::now()).is_ok());
+    }
+
+    #[test]
+    fn the_refusal_says_since_when_and_on_what() {
+        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let refused = still_blocked("DISK", "in statfs on /mnt/nfs", since);
         assert_eq!(refused.state, State::Unknown);
         assert_eq!(
             refused.summary,
             "DISK UNKNOWN - previous run still blocked since 2027-01-15T08:00:00Z \
              (in statfs on /mnt/nfs); not started again until it returns"
         );
-        drop(first);
-        assert!(clone.enter("DISK", "again".to_owned(), SystemTime::now()).is_ok());
     }
 
     #[test]
@@ -94,11 +93,11 @@ mod tests {
         let busy = Busy::default();
         let inside = busy.clone();
         let panicked = std::thread::spawn(move || {
-            let _entered = inside.enter("LOG", "reading x".to_owned(), SystemTime::now());
+            let _entered = inside.enter(SystemTime::now());
             panic!("a bug in a check");
         })
         .join();
         assert!(panicked.is_err());
-        assert!(busy.enter("LOG", "reading x".to_owned(), SystemTime::now()).is_ok());
+        assert!(busy.enter(SystemTime::now()).is_ok());
     }
 }

@@ -175,10 +175,9 @@ impl BuiltinCheck {
     /// check, however often it runs the check again.
     pub fn run(&self) -> CheckResult {
         let started = Instant::now();
-        let prefix = self.name().to_uppercase();
-        let outcome = match self.busy.enter(&prefix, self.activity(), SystemTime::now()) {
+        let outcome = match self.busy.enter(SystemTime::now()) {
             Ok(_entered) => self.run_kind(),
-            Err(blocked) => blocked,
+            Err(since) => busy::still_blocked(&self.name().to_uppercase(), &self.activity(), since),
         };
         outcome.into_result(started.elapsed())
     }
