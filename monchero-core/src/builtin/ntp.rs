@@ -20,8 +20,8 @@
 //! One request, one reply (see `sntp.rs`): a reply counts only when it
 //! echoes our request's transmit time as its origin, comes from a server
 //! (mode 4), and the server is synchronised. A server whose leap indicator
-//! is 3 (not synchronised) or that sends a kiss-o'-death (stratum 0, e.g.
-//! `RATE`, `DENY`) gives no usable offset: CRITICAL `Offset unknown`, as
+//! is 3 (not synchronised) or that sends a kiss code (stratum 0: `INIT`,
+//! or a kiss-o'-death, `RATE`, `DENY`) gives no usable offset: CRITICAL `Offset unknown`, as
 //! `check_ntp_time` says, or UNKNOWN with `-q`. No answer at all is
 //! CRITICAL `No response from NTP server`, with or without `-q`, as in
 //! `check_ntp_time`.
@@ -205,7 +205,15 @@ fn unusable(reply: &Reply) -> Option<String> {
     if !reply.is_from_server() {
         Some(format!("answered in mode {}, not as a server (4)", reply.mode))
     } else if let Some(code) = reply.kiss_code() {
-        Some(format!("sent a kiss-o'-death ({code}): it refuses to serve us now"))
+        // RFC 5905, 7.4: DENY, RSTR and RATE tell a client to go away (or
+        // slow down); the others (INIT, STEP, ...) are a server with no
+        // time to give yet.
+        Some(match code.as_str() {
+            "DENY" | "RSTR" | "RATE" => {
+                format!("sent a kiss-o'-death ({code}): it refuses to serve us now")
+            }
+            _ => format!("has no time to give (kiss code {code})"),
+        })
     } else if reply.leap == LEAP_UNSYNCHRONISED || reply.stratum == 0 {
         // chrony and ntpd answer so before their first sync: stratum 0
         // with no code, leap indicator 3.
@@ -324,6 +332,10 @@ mod tests {
             "NTP CRITICAL: Offset unknown (127.0.0.1 port 1234 sent a kiss-o'-death (RATE): \
              it refuses to serve us now)"
         );
+        let mut starting = reply(3, 0);
+        starting.reference_id = *b"INIT";
+        let asked = Asked::Answered(starting, Sample { offset: 0.0, delay: 0.0 });
+        assert!(check.evaluate(asked).summary.ends_with("has no time to give (kiss code INIT))"));
         let mut before_first_sync = reply(3, 0);
         before_first_sync.reference_id = [0; 4];
         let asked = Asked::Answered(before_first_sync, Sample { offset: 0.0, delay: 0.0 });
