@@ -21,8 +21,9 @@
 //! echoes our request's transmit time as its origin, comes from a server
 //! (mode 4), and the server is synchronised. A server whose leap indicator
 //! is 3 (not synchronised) or that sends a kiss code (stratum 0: `INIT`,
-//! or a kiss-o'-death, `RATE`, `DENY`) gives no usable offset: CRITICAL `Offset unknown`, as
-//! `check_ntp_time` says, or UNKNOWN with `-q`. No answer at all is
+//! or a kiss-o'-death, `RATE`, `DENY`) gives no usable offset: CRITICAL
+//! `Offset unknown`, as `check_ntp_time` says, or UNKNOWN with `-q`. No
+//! answer at all is
 //! CRITICAL `No response from NTP server`, with or without `-q`, as in
 //! `check_ntp_time`.
 //!
