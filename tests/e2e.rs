@@ -28,3 +28,7 @@ mod dropins;
 mod pull;
 // builtin:http against a loopback server, and its options in a config.
 mod http;
+// Built-in checks stuck in the kernel: time-bounded, one thread at most.
+mod blocked;
+// builtin:systemd over D-Bus: no bus, a silent bus, a stand-in for systemd.
+mod systemd;

@@ -191,9 +191,12 @@ mod tests {
         let mut out = Vec::new();
         write_builtins(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
+        // Names are padded to the longest one.
+        let width = BUILTINS.iter().map(|info| info.name.len()).max().unwrap();
         for info in BUILTINS {
             assert!(text.contains(info.usage), "{text}");
-            assert!(text.contains(&format!("\n{:6}  {}", info.name, info.description)), "{text}");
+            let line = format!("\n{:width$}  {}", info.name, info.description);
+            assert!(text.contains(&line), "{text}");
         }
         assert!(text.contains("builtin:agent"), "{text}");
     }

@@ -8,6 +8,7 @@
 //! answers, they run in this process and change nothing.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -58,7 +59,17 @@ fn ad_hoc(args: &CheckNowArgs, palette: &Palette) -> anyhow::Result<u8> {
         args.command.split_first().map_or(("", &[][..]), |(p, r)| (p.as_str(), r));
     let result = if let Some(name) = program.strip_prefix("builtin:") {
         match BuiltinCheck::from_args(name, rest) {
-            Ok(check) => check.run(),
+            // Bounded like a plugin: a builtin:log on a FIFO or a disk on a
+            // hung mount must not hang the command. The stuck thread is
+            // left behind; the process exits without waiting for it.
+            Ok(check) => {
+                let runtime = runtime()?;
+                let timeout = args.timeout;
+                let result =
+                    runtime.block_on(daemon::run_builtin(Arc::new(check), timeout, State::Unknown));
+                runtime.shutdown_background();
+                result
+            }
             Err(error) => {
                 eprintln!("monchero check-now: {error}");
                 return Ok(EX_USAGE);
@@ -166,19 +177,25 @@ fn run_locally(specs: &[&CheckConfig]) -> anyhow::Result<Vec<NamedResult>> {
             })
         })
         .collect();
-    runtime.block_on(async {
+    let results = runtime.block_on(async {
         let mut results = Vec::with_capacity(tasks.len());
         for task in tasks {
             results.push(task.await.context("a check's task failed")?);
         }
         Ok(results)
-    })
+    });
+    // A built-in check that timed out still holds a blocking thread;
+    // dropping the runtime would wait for it.
+    runtime.shutdown_background();
+    results
 }
 
 async fn run_one(spec: &CheckConfig) -> CheckResult {
     match &spec.command {
         CheckCommand::Plugin(command) => daemon::runner_for(spec).run(command).await,
-        CheckCommand::Builtin(check) => check.run(),
+        CheckCommand::Builtin(check) => {
+            daemon::run_builtin(Arc::new(check.clone()), spec.timeout, spec.timeout_state).await
+        }
         CheckCommand::AgentSelf => CheckResult {
             state: State::Unknown,
             exit_code: None,

@@ -145,8 +145,8 @@ pub struct CheckNowArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// For an ad-hoc command: kill the plugin after this long (e.g. 10s,
-    /// 1m30s; a bare number is seconds).
+    /// For an ad-hoc command: kill the plugin, or give up on the built-in
+    /// check, after this long (e.g. 10s, 1m30s; a bare number is seconds).
     #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "60s")]
     pub timeout: Duration,
 

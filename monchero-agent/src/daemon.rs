@@ -34,8 +34,8 @@ use crate::EX_CONFIG;
 use crate::actions::{ActionDone, ActionRecord, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
-use crate::metrics::MetricsSnapshot;
 use crate::delivery::{self, Deliveries};
+use crate::metrics::MetricsSnapshot;
 use crate::notify;
 use crate::pull;
 use crate::self_check::{self, AgentStats};
@@ -864,8 +864,6 @@ fn log_change(change: &ChangeRecord) {
     }
 }
 
-/// Runs a built-in check on a blocking thread, with the check's timeout:
-/// statvfs on a dead network mount blocks, and must not block the loop.
 /// The outcome of the state write in progress; pending while there is none.
 /// Cancel-safe: the write goes on and is awaited again on the next call.
 async fn write_finished(
@@ -877,28 +875,45 @@ async fn write_finished(
     result.unwrap_or_else(|error| Err(anyhow::anyhow!("the state writer failed: {error}")))
 }
 
-async fn run_builtin(
+/// Runs a built-in check on a blocking thread, with the check's timeout:
+/// statvfs on a dead network mount blocks, and must not block the loop.
+///
+/// A run that times out leaves its thread stuck where the kernel holds it;
+/// the check itself refuses to start again until that thread returns
+/// ([`BuiltinCheck::run`]), so a stuck check costs one thread, not one per
+/// interval.
+pub async fn run_builtin(
     check: Arc<BuiltinCheck>,
     limit: Duration,
     timeout_state: State,
 ) -> CheckResult {
     let started = Instant::now();
-    let termination =
-        match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || check.run())).await {
-            Ok(Ok(result)) => return result,
-            Ok(Err(_)) => Termination::Exited(State::Unknown.exit_code().into()),
-            Err(_) => Termination::TimedOut(limit),
-        };
-    let stdout = match termination {
-        Termination::TimedOut(_) => "",
-        _ => "built-in check failed unexpectedly; see the agent log",
-    };
-    CheckResult::from_run(RawRun {
-        termination: &termination,
-        stdout,
-        stderr: "",
-        duration: started.elapsed(),
-        truncated: false,
-        timeout_state,
-    })
+    let activity = check.activity();
+    let prefix = check.name().to_uppercase();
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || check.run())).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => CheckResult::from_run(RawRun {
+            termination: &Termination::Exited(State::Unknown.exit_code().into()),
+            stdout: "built-in check failed unexpectedly; see the agent log",
+            stderr: "",
+            duration: started.elapsed(),
+            truncated: false,
+            timeout_state,
+        }),
+        Err(_) => CheckResult {
+            state: timeout_state,
+            exit_code: None,
+            summary: format!(
+                "{prefix} {} - timed out after {} ({activity}); \
+                 not started again until that run returns",
+                timeout_state.label(),
+                humantime::format_duration(limit),
+            ),
+            long_output: String::new(),
+            perfdata: Vec::new(),
+            duration: started.elapsed(),
+            timed_out: true,
+            truncated: false,
+        },
+    }
 }

@@ -17,6 +17,8 @@
 //!
 //! Without the plugins installed (`apt-get install monitoring-plugins-basic
 //! monitoring-plugins-standard`) the plugin side of each pair is skipped.
+//! The `ntp` pair asks a chronyd the bench starts on a loopback port (it
+//! never touches the clock: `-x`); without chronyd it is left out.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -62,14 +64,58 @@ struct Twin {
     plugin: String,
 }
 
-fn twins(file: &Path, http_port: u16) -> Vec<Twin> {
+/// A chronyd serving this machine's clock on a loopback port, killed when
+/// dropped.
+struct Chronyd(std::process::Child);
+
+impl Chronyd {
+    /// Starts one in `dir`; its port, or `None` without chronyd.
+    fn start(dir: &Path) -> Option<(Chronyd, u16)> {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let config = dir.join("chrony.conf");
+        let text = format!(
+            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\nlocal stratum 8\n\
+             pidfile {}\n",
+            dir.join("chronyd.pid").display()
+        );
+        std::fs::write(&config, text).ok()?;
+        let child = std::process::Command::new("/usr/sbin/chronyd")
+            .args(["-d", "-x", "-f"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let chronyd = Chronyd(child);
+        let probe = BuiltinCheck::from_args(
+            "ntp",
+            &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+        )
+        .ok()?;
+        for _ in 0..100 {
+            if probe.run().state == monchero_core::State::Ok {
+                return Some((chronyd, port));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn twins(file: &Path, http_port: u16, ntp_port: Option<u16>) -> Vec<Twin> {
     let file = file.display();
     let twin = |name, builtin: &str, plugin: &str| Twin {
         name,
         builtin: builtin.to_owned(),
         plugin: plugin.to_owned(),
     };
-    vec![
+    let mut twins = vec![
         twin(
             "load",
             "load -w 1000,900,800 -c 2000,1900,1800",
@@ -89,7 +135,12 @@ fn twins(file: &Path, http_port: u16) -> Vec<Twin> {
             &format!("http -I 127.0.0.1 -p {http_port} -u /health -s ok"),
             &format!("check_http -I 127.0.0.1 -p {http_port} -u /health -s ok"),
         ),
-    ]
+    ];
+    if let Some(port) = ntp_port {
+        let options = format!("-H 127.0.0.1 -p {port} -w 1 -c 2");
+        twins.push(twin("ntp", &format!("ntp {options}"), &format!("check_ntp_time {options}")));
+    }
+    twins
 }
 
 /// A loopback HTTP server in a thread of its own (its CPU time is not
@@ -119,8 +170,9 @@ fn builtin_vs_plugin(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     let runner = Runner::default();
+    let chronyd = Chronyd::start(dir.path());
 
-    for twin in twins(&file, http_server()) {
+    for twin in twins(&file, http_server(), chronyd.as_ref().map(|(_, port)| *port)) {
         let mut group = c.benchmark_group(twin.name);
         group
             .sampling_mode(SamplingMode::Flat)

@@ -25,7 +25,8 @@
 //!   termination maps to a state;
 //! - [`tracker`]: soft/hard states per check, Nagios-style debouncing and flap detection;
 //! - `builtin` (feature `builtin`, on by default): native checks of load, CPU, memory,
-//!   swap, disks, inodes, network interfaces, processes, files and log files;
+//!   swap, disks, inodes, network interfaces, processes, files, log files, TCP
+//!   services, the clock against NTP, and systemd units;
 //! - `command` and `runner` (feature `runner`, on by default): runs a plugin on tokio under
 //!   the agent's execution policy: command lines split with shell quoting
 //!   but no shell, own process group, timeout, output cap; `plugin_path`

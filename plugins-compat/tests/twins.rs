@@ -2,7 +2,8 @@
 //! `builtin:load` and `check_load`, `builtin:disk` and `check_disk`,
 //! `builtin:inodes` and `check_disk -W -K`, `builtin:swap` and
 //! `check_swap`, `builtin:procs` and `check_procs`, `builtin:file` and
-//! `check_file_age`. Each pair runs with the same options and must agree on
+//! `check_file_age`, `builtin:ntp` and `check_ntp_time` (against a
+//! chronyd the test starts on a loopback port). Each pair runs with the same options and must agree on
 //! the state and, within what the two readings a moment apart can differ
 //! by, on the numbers in the perfdata.
 //! `builtin:http` and `builtin:tcp -S` meet `check_http` and `check_tcp`
@@ -12,7 +13,7 @@
 //! from them), so that a value moving between the two runs cannot put them
 //! on either side of a level.
 //!
-//! `.ci/run` installs monitoring-plugins-basic and -standard.
+//! `.ci/run` installs monitoring-plugins-basic and -standard, and chrony.
 
 #![allow(clippy::unwrap_used)]
 
@@ -244,4 +245,122 @@ async fn tcp() {
     let theirs = plugin(&format!("check_tcp {options}")).await;
     assert_eq!((ours.state, theirs.state), (State::Critical, State::Critical));
     assert_eq!(ours.summary, theirs.summary);
+}
+
+/// A chronyd serving time on a loopback port, killed when dropped. It runs
+/// with `-x`, so it never touches this machine's clock, and has no
+/// `server` line, so it asks nobody.
+struct Chrony {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Chrony {
+    /// Starts one; `local` makes it serve its own clock as stratum 8
+    /// (synchronised); without it, it answers as a server that has never
+    /// synchronised. `None`, with the reason printed, when chronyd cannot
+    /// run here (CI installs it, so there it always runs).
+    fn start(local: bool) -> Option<Chrony> {
+        let chronyd = std::path::Path::new("/usr/sbin/chronyd");
+        if !chronyd.exists() {
+            println!("skipped: {} is not installed (apt-get install chrony)", chronyd.display());
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("chrony.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\n\
+                 pidfile {}\n{}",
+                dir.path().join("chronyd.pid").display(),
+                if local { "local stratum 8\n" } else { "" }
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("chronyd.log")).unwrap();
+        let child = match std::process::Command::new(chronyd)
+            .args(["-d", "-x", "-f"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(error) => {
+                println!("skipped: cannot start chronyd: {error}");
+                return None;
+            }
+        };
+        let mut chrony = Chrony { child, port, _dir: dir };
+        // Ready once it answers at all (a refused port means not yet).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = chrony.child.try_wait() {
+                let log = std::fs::read_to_string(chrony._dir.path().join("chronyd.log"));
+                println!("skipped: chronyd exited ({status}): {}", log.unwrap_or_default());
+                return None;
+            }
+            let probe = builtin(&format!("ntp -H 127.0.0.1 -p {port} -t 0.2"));
+            if !probe.summary.contains("No response") {
+                return Some(chrony);
+            }
+            assert!(std::time::Instant::now() < deadline, "chronyd never answered: {probe:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Chrony {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn ntp_against_a_synchronised_chronyd() {
+    let Some(chrony) = Chrony::start(true) else { return };
+    let options = format!("-H 127.0.0.1 -p {} -w 1 -c 2", chrony.port);
+    let ours = builtin(&format!("ntp {options}"));
+    let theirs = plugin(&format!("check_ntp_time {options}")).await;
+    assert_eq!((ours.state, theirs.state), (State::Ok, State::Ok), "{ours:?}\n{theirs:?}");
+    assert!(ours.summary.starts_with("NTP OK: Offset ") && ours.summary.ends_with(" secs"));
+    // Both compare this machine's clock with itself, through chronyd.
+    let (a, b) = (value(&ours, "offset"), value(&theirs, "offset"));
+    assert!(a.abs() < 0.01 && b.abs() < 0.01, "offsets {a} and {b}");
+    assert_eq!(item(&ours, "offset").uom, item(&theirs, "offset").uom);
+    let level = |result: &CheckResult, text: Option<&str>| -> f64 {
+        text.unwrap_or_else(|| panic!("no level in {result:?}")).parse().unwrap()
+    };
+    for (ours_level, theirs_level) in [
+        (item(&ours, "offset").warn.as_deref(), item(&theirs, "offset").warn.as_deref()),
+        (item(&ours, "offset").crit.as_deref(), item(&theirs, "offset").crit.as_deref()),
+    ] {
+        assert_eq!(level(&ours, ours_level), level(&theirs, theirs_level));
+    }
+}
+
+#[tokio::test]
+async fn ntp_against_a_chronyd_that_never_synchronised() {
+    let Some(chrony) = Chrony::start(false) else { return };
+    let options = format!("-H 127.0.0.1 -p {}", chrony.port);
+    let ours = builtin(&format!("ntp {options}"));
+    let theirs = plugin(&format!("check_ntp_time {options}")).await;
+    assert_eq!(
+        (ours.state, theirs.state),
+        (State::Critical, State::Critical),
+        "{ours:?}\n{theirs:?}"
+    );
+    assert_eq!(theirs.summary, "NTP CRITICAL: Offset unknown");
+    assert!(ours.summary.starts_with("NTP CRITICAL: Offset unknown ("), "{}", ours.summary);
+    assert!(ours.perfdata.is_empty() && theirs.perfdata.is_empty());
+    // -q: UNKNOWN instead, for a server known to be unsynchronised at times.
+    assert_eq!(builtin(&format!("ntp {options} -q")).state, State::Unknown);
 }

@@ -112,6 +112,10 @@ impl Disk {
         })
     }
 
+    pub(super) fn activity(&self) -> String {
+        self.selection.activity()
+    }
+
     pub(super) fn run(&self) -> Outcome {
         match self.selection.measure() {
             Ok((filesystems, notes)) => self.evaluate(&filesystems, &notes),

@@ -120,6 +120,10 @@ impl FileCheck {
         Ok(FileCheck { path, age, size: (warning_size, critical_size), ignore_missing })
     }
 
+    pub(super) fn activity(&self) -> String {
+        format!("in stat of {}", self.path.display())
+    }
+
     pub(super) fn run(&self) -> Outcome {
         self.evaluate(look(&self.path, SystemTime::now()))
     }

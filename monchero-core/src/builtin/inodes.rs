@@ -83,6 +83,10 @@ impl InodeCheck {
         Ok(InodeCheck { limits, selection })
     }
 
+    pub(super) fn activity(&self) -> String {
+        self.selection.activity()
+    }
+
     pub(super) fn run(&self) -> Outcome {
         match self.selection.measure() {
             Ok((filesystems, mut notes)) => {

@@ -137,6 +137,10 @@ impl Log {
         Ok(Log { path, pattern, warning, critical, position: Carried::default() })
     }
 
+    pub(super) fn activity(&self) -> String {
+        format!("reading {}", self.path.display())
+    }
+
     pub(super) fn run(&self) -> Outcome {
         self.run_with(READ_MAX)
     }

@@ -2,7 +2,8 @@
 //!
 //! A check whose command is `builtin:NAME ARGS...` (e.g. `builtin:disk -w 20%
 //! -c 10% -p /`) runs here instead of as a plugin. Each one reads a `/proc`
-//! file, calls `statvfs` or opens a connection (`tcp`, `http`), which costs
+//! file, calls `statvfs` or opens a connection (`tcp`, `http`, `ntp`,
+//! `systemd`), which costs
 //! microseconds where a plugin costs a fork and an exec: cheap enough to
 //! run every few seconds, and available on
 //! a machine without monitoring-plugins installed, which is what lets the
@@ -22,6 +23,8 @@
 //! | `builtin:log -f FILE -e REGEX [-w RANGE] [-c RANGE]` | — | new lines matching REGEX since the previous run | `-w 0` |
 //! | `builtin:tcp -H HOST -p PORT [-s SEND] [-e EXPECT] [-w SECONDS] [-c SECONDS] [-t SECONDS] [-S] [--sni NAME] [-D DAYS[,DAYS]] [--ca-file PEM]` | `check_tcp` | a TCP (or TLS) connection, its response time and certificate | timeout 10 s |
 //! | `builtin:http -H HOST \| -I ADDRESS [-p PORT] [-u PATH] [-S] [-e STRING,...] [-s STRING] [-r REGEX] [-w SECONDS] [-c SECONDS] [-C DAYS[,DAYS]] ...` | `check_http` | an HTTP(S) request: status, body, response time, certificate | timeout 10 s; 4xx WARNING, 5xx CRITICAL |
+//! | `builtin:ntp -H HOST [-p PORT] [-w RANGE] [-c RANGE] [-t SECONDS] [-q] [-o SECONDS]` | `check_ntp_time` | the clock's offset from an NTP server | `-w 60 -c 120` seconds |
+//! | `builtin:systemd [-u UNIT]... [--failed] [-w RANGE] [-c RANGE] [-t SECONDS]` | `systemctl is-active`, `--failed` | units' active state, or failed units, over D-Bus | `-c 0` failed units |
 //!
 //! Option names are those of the monitoring-plugins equivalents, so a Nagios
 //! user can move a command line over; [`BUILTINS`] lists them for
@@ -61,13 +64,14 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::perfdata::PerfData;
 use crate::result::CheckResult;
 use crate::state::State;
 
 mod args;
+mod busy;
 mod conn;
 mod cpu;
 mod disk;
@@ -80,8 +84,12 @@ mod log;
 mod memory;
 mod mounts;
 mod net;
+mod ntp;
 mod procs;
+mod sntp;
 mod swap;
+mod systemd;
+mod systemd_bus;
 mod tcp;
 mod tls;
 
@@ -92,6 +100,7 @@ mod tls;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuiltinCheck {
     kind: Kind,
+    busy: busy::Busy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +117,8 @@ enum Kind {
     Log(log::Log),
     Tcp(tcp::Tcp),
     Http(Box<http::Http>),
+    Ntp(ntp::Ntp),
+    Systemd(systemd::Systemd),
 }
 
 impl BuiltinCheck {
@@ -132,9 +143,11 @@ impl BuiltinCheck {
             log::NAME => Kind::Log(log::Log::parse(args)?),
             tcp::NAME => Kind::Tcp(tcp::Tcp::parse(args)?),
             http::NAME => Kind::Http(Box::new(http::Http::parse(args)?)),
+            ntp::NAME => Kind::Ntp(ntp::Ntp::parse(args)?),
+            systemd::NAME => Kind::Systemd(systemd::Systemd::parse(args)?),
             _ => return Err(BuiltinError::unknown_check(name)),
         };
-        Ok(BuiltinCheck { kind })
+        Ok(BuiltinCheck { kind, busy: busy::Busy::default() })
     }
 
     /// The check's name, without the prefix (`"disk"`).
@@ -152,6 +165,8 @@ impl BuiltinCheck {
             Kind::Log(_) => log::NAME,
             Kind::Tcp(_) => tcp::NAME,
             Kind::Http(_) => http::NAME,
+            Kind::Ntp(_) => ntp::NAME,
+            Kind::Systemd(_) => systemd::NAME,
         }
     }
 
@@ -161,9 +176,42 @@ impl BuiltinCheck {
     /// `statvfs` can block on a hung network mount, the first run of `cpu`
     /// and `net` waits 250 ms between two readings, and `log` reads up to
     /// 8 MiB: callers run it on a blocking thread under a timeout.
+    ///
+    /// While an earlier run of this check (or of a clone) has not returned,
+    /// a run returns at once, UNKNOWN, naming what the earlier one is stuck
+    /// on: a caller that gave up waiting strands at most one thread per
+    /// check, however often it runs the check again.
     pub fn run(&self) -> CheckResult {
         let started = Instant::now();
-        let outcome = match &self.kind {
+        let outcome = match self.busy.enter(SystemTime::now()) {
+            Ok(_entered) => self.run_kind(),
+            Err(since) => busy::still_blocked(&self.name().to_uppercase(), &self.activity(), since),
+        };
+        outcome.into_result(started.elapsed())
+    }
+
+    /// What a run spends its time on, and may block in, in words for a
+    /// summary: `in statfs on /mnt/nfs`, `reading /var/log/syslog`.
+    pub fn activity(&self) -> String {
+        match &self.kind {
+            Kind::Load(_)
+            | Kind::Cpu(_)
+            | Kind::Memory(_)
+            | Kind::Swap(_)
+            | Kind::Net(_)
+            | Kind::Procs(_) => "reading /proc".to_owned(),
+            Kind::Disk(check) => check.activity(),
+            Kind::Inodes(check) => check.activity(),
+            Kind::File(check) => check.activity(),
+            Kind::Log(check) => check.activity(),
+            Kind::Tcp(_) | Kind::Http(_) => "connecting".to_owned(),
+            Kind::Ntp(check) => check.activity(),
+            Kind::Systemd(check) => check.activity(),
+        }
+    }
+
+    fn run_kind(&self) -> Outcome {
+        match &self.kind {
             Kind::Load(check) => check.run(),
             Kind::Cpu(check) => check.run(),
             Kind::Memory(check) => check.run(),
@@ -176,8 +224,9 @@ impl BuiltinCheck {
             Kind::Log(check) => check.run(),
             Kind::Tcp(check) => check.run(),
             Kind::Http(check) => check.run(),
-        };
-        outcome.into_result(started.elapsed())
+            Kind::Ntp(check) => check.run(),
+            Kind::Systemd(check) => check.run(),
+        }
     }
 }
 
@@ -267,6 +316,18 @@ pub const BUILTINS: &[BuiltinInfo] = &[
         description: "an HTTP(S) request: status, body string or regex, response time, TLS chain and certificate expiry",
         usage: http::USAGE,
         example: "builtin:http -H 127.0.0.1 -u /health -s ok -w 2 -c 5",
+    },
+    BuiltinInfo {
+        name: ntp::NAME,
+        description: "the clock's offset from an NTP server (SNTP); alerts outside the ranges, or when the server is unsynchronised",
+        usage: ntp::USAGE,
+        example: "builtin:ntp -H ntp.example.net -w 0.5 -c 1",
+    },
+    BuiltinInfo {
+        name: systemd::NAME,
+        description: "systemd units over D-Bus: each -u UNIT must be active; without -u, the number of failed units",
+        usage: systemd::USAGE,
+        example: "builtin:systemd -u nginx -u postgresql",
     },
 ];
 
@@ -595,7 +656,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "builtin:dsk: no such built-in check (known: load, cpu, memory, swap, disk, inodes, \
-             net, procs, file, log, tcp, http)"
+             net, procs, file, log, tcp, http, ntp, systemd)"
         );
     }
 

@@ -88,6 +88,16 @@ pub(super) struct Selection {
 }
 
 impl Selection {
+    /// Where a run calls `statvfs`, for a run that blocks there:
+    /// `in statfs on /mnt/nfs`.
+    pub(super) fn activity(&self) -> String {
+        if self.paths.is_empty() {
+            "in statfs on the mounted filesystems".to_owned()
+        } else {
+            format!("in statfs on {}", self.paths.join(", "))
+        }
+    }
+
     /// Takes a `-p`, `-x` or `-X` option; `Ok(false)` for any other, which
     /// is the caller's to handle.
     pub(super) fn take(&mut self, command: &Command, opt: Opt<'_>) -> Result<bool, BuiltinError> {
