@@ -13,6 +13,9 @@
 //!   perfdata;
 //! - [`schedule`]: when each check runs next, from one timer queue;
 //! - [`backoff`]: how long to wait before retrying a delivery;
+//! - `spool` (feature `spool`, on by default): the durable on-disk queue of
+//!   records waiting to be pushed to a server, with checksums, batched fsync
+//!   and a size bound;
 //! - [`event`]: what actions receive on a hard change or flapping, and the
 //!   triggers they subscribe to;
 //! - [`result`]: the owned result of one check run and how a process's
@@ -56,6 +59,8 @@ pub mod result;
 #[cfg(feature = "runner")]
 pub mod runner;
 pub mod schedule;
+#[cfg(feature = "spool")]
+pub mod spool;
 pub mod state;
 pub mod threshold;
 pub mod tracker;
