@@ -20,3 +20,5 @@ mod actions;
 mod check_list;
 // The plugin definitions of plugins-compat/conf.d/, loaded and run.
 mod dropins;
+// Push: delivery to the reference receiver through outages, SIGKILL and damage.
+mod push;

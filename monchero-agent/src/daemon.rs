@@ -34,6 +34,7 @@ use crate::actions::{ActionDone, Actions, Moment};
 use crate::config::{self, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::notify;
+use crate::push::Push;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
 use crate::status_report::StatusReport;
@@ -173,6 +174,7 @@ struct Daemon {
     actions: Actions,
     action_rx: mpsc::UnboundedReceiver<ActionDone>,
     socket: PathBuf,
+    push: Push,
 }
 
 impl Daemon {
@@ -214,6 +216,7 @@ impl Daemon {
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (actions, action_rx) = Actions::new();
+        let push = Push::start(&config.push, &state_dir, now);
         let mut daemon = Daemon {
             config,
             config_path,
@@ -233,6 +236,7 @@ impl Daemon {
             actions,
             action_rx,
             socket,
+            push,
         };
         daemon.rebuild(Instant::now(), now);
         info!(
@@ -375,6 +379,7 @@ impl Daemon {
         let done = self.done_tx.clone();
         match job {
             Job::AgentSelf => {
+                self.stats.push_backlog = self.push.old_backlogs(SystemTime::now());
                 let result = self_check::run(&mut self.stats, self.slots.len());
                 let _ = done.send(Done { spec, run, result });
             }
@@ -434,6 +439,10 @@ impl Daemon {
                 max_attempts: spec.tracker.attempts,
                 summary: state.last_result.as_ref().map(|r| r.summary.clone()).unwrap_or_default(),
             });
+        if !self.push.is_empty() {
+            let attempts = spec.tracker.attempts;
+            self.push.record_result(&spec.name, state, attempts, wall, change.as_ref());
+        }
         if let Some(change) = change {
             log_change(&change);
             self.snapshot.record_change(change);
@@ -559,12 +568,10 @@ impl Daemon {
         let response = match incoming.request {
             Request::Status { changes_within_secs } => {
                 let window = changes_within_secs.map(Duration::from_secs);
-                Response::Status(StatusReport::build(
-                    &self.snapshot,
-                    false,
-                    SystemTime::now(),
-                    window,
-                ))
+                let mut report =
+                    StatusReport::build(&self.snapshot, false, SystemTime::now(), window);
+                report.push = self.push.health();
+                Response::Status(report)
             }
             Request::Run { checks, all } => match self.request_runs(&checks, all) {
                 Ok(wanted) => {
@@ -660,6 +667,8 @@ impl Daemon {
                     warn!(message = "Configuration warning.", %warning);
                 }
                 self.config = config;
+                let state_dir = &self.config.agent.state_dir;
+                self.push.reconfigure(&self.config.push, state_dir, self.snapshot.agent_started);
                 self.rebuild(Instant::now(), SystemTime::now());
                 info!(message = "Configuration reloaded.", checks = self.slots.len());
             }
@@ -707,6 +716,7 @@ impl Daemon {
         }
         self.dirty = true;
         self.flush();
+        self.push.stop();
         let _ = std::fs::remove_file(&self.socket);
         info!(message = "Agent stopped.");
     }
@@ -715,7 +725,29 @@ impl Daemon {
     /// nothing is scheduled any more.
     fn record_final(&mut self, done: Done) {
         if let Some(saved) = self.snapshot.checks.get_mut(&done.spec.name) {
-            saved.state.observe(&done.spec.tracker, done.result, SystemTime::now());
+            let wall = SystemTime::now();
+            let (before, before_type) = (saved.state.state, saved.state.state_type);
+            saved.state.observe(&done.spec.tracker, done.result, wall);
+            let state = &saved.state;
+            // The change history is not updated any more, but the push
+            // receiver must see this change.
+            let attempts = done.spec.tracker.attempts;
+            let change =
+                ((state.state, state.state_type) != (before, before_type)).then(|| ChangeRecord {
+                    at: wall,
+                    check: done.spec.name.clone(),
+                    from: before,
+                    to: state.state,
+                    state_type: state.state_type,
+                    attempt: state.attempt,
+                    max_attempts: attempts,
+                    summary: state
+                        .last_result
+                        .as_ref()
+                        .map(|r| r.summary.clone())
+                        .unwrap_or_default(),
+                });
+            self.push.record_result(&done.spec.name, state, attempts, wall, change.as_ref());
         }
     }
 }

@@ -15,6 +15,7 @@ mod daemon;
 mod generate;
 mod logging;
 mod notify;
+mod push;
 mod render;
 mod self_check;
 mod state_file;

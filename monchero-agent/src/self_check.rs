@@ -55,19 +55,31 @@ pub struct AgentStats {
     pub state_write_error: Option<String>,
     /// `skipped` at the previous self-check, to tell new skips from old.
     pub skipped_at_last_check: u64,
+    /// Push targets whose oldest unsent record is older than
+    /// `crate::push::BACKLOG_WARNING`: (target, records queued, age).
+    pub push_backlog: Vec<(String, u64, Duration)>,
 }
 
 /// The self-check's result. WARNING when slots were skipped since the last
-/// self-check, CRITICAL when the state cannot be saved.
+/// self-check or a push backlog is old, CRITICAL when the state cannot be
+/// saved.
 pub fn run(stats: &mut AgentStats, checks: usize) -> CheckResult {
     let rss = resident_bytes();
     let new_skips = stats.skipped - stats.skipped_at_last_check;
     stats.skipped_at_last_check = stats.skipped;
     let (p50, p99) = (stats.lateness.quantile(0.5), stats.lateness.quantile(0.99));
-    let (state, problem) = match (&stats.state_write_error, new_skips) {
-        (Some(error), _) => (State::Critical, format!(" - cannot save state: {error}")),
-        (None, 0) => (State::Ok, String::new()),
-        (None, n) => {
+    let backlog = stats.push_backlog.first();
+    let (state, problem) = match (&stats.state_write_error, new_skips, backlog) {
+        (Some(error), _, _) => (State::Critical, format!(" - cannot save state: {error}")),
+        (None, 0, None) => (State::Ok, String::new()),
+        (None, 0, Some((target, queued, age))) => (
+            State::Warning,
+            format!(
+                " - push target {target}: {queued} records unsent for {}",
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            ),
+        ),
+        (None, n, _) => {
             (State::Warning, format!(" - {n} runs skipped: checks cannot keep their interval"))
         }
     };
@@ -149,5 +161,22 @@ mod tests {
         assert_eq!(result.state, State::Critical);
         assert!(result.summary.contains("cannot save state: No space left on device"));
         assert!(result.perfdata.iter().any(|p| p.label == "rss" && p.value.unwrap_or(0.0) > 0.0));
+    }
+
+    #[test]
+    fn an_old_push_backlog_warns() {
+        let backlog = vec![("central".into(), 120, Duration::from_secs(420))];
+        let mut stats = AgentStats { push_backlog: backlog, ..AgentStats::default() };
+        let result = run(&mut stats, 5);
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result
+                .summary
+                .starts_with("AGENT WARNING - push target central: 120 records unsent for 7m"),
+            "{}",
+            result.summary
+        );
+        stats.push_backlog.clear();
+        assert_eq!(run(&mut stats, 5).state, State::Ok);
     }
 }

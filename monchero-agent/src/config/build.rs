@@ -9,6 +9,8 @@
 //! entry that could not be built is left out of the later cross-checks
 //! rather than reported again.
 
+mod push;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
@@ -25,7 +27,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::duration::HumanDuration;
 use super::error::{Diagnostics, SourceFile, closest};
-use super::raw::{Parsed, RawAction, RawAgent, RawCheck, Section, deserialize_table};
+use super::raw::{Parsed, RawAction, RawAgent, RawCheck, RawPush, Section, deserialize_table};
 use super::{
     ActionConfig, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config, ConfigErrors,
     ConfigSource, paths,
@@ -95,6 +97,7 @@ struct Tables {
     agent: Option<RawAgent>,
     checks: Vec<Entry<RawCheck>>,
     actions: Vec<Entry<RawAction>>,
+    pushes: Vec<Entry<RawPush>>,
 }
 
 /// `[agent]`'s defaults for every check.
@@ -148,12 +151,13 @@ impl Loader {
             self.warning(0, 0, message.to_owned());
         }
         self.unused_actions(&tables);
+        let push = self.pushes(&tables.pushes, &agent);
 
         let (errors, warnings) = self.diags.finish();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Ok(Config { source, agent, checks, actions, warnings })
+        Ok(Config { source, agent, checks, actions, push, warnings })
     }
 
     /// `[agent]`: the agent's settings and the defaults for checks.
@@ -911,7 +915,14 @@ fn read_tables(
                     }
                 }
             }
-            (kind @ ("check" | "action"), _) => {
+            ("push", DeValue::Array(items)) => {
+                for item in items.iter() {
+                    if let Some(entry) = entry(file, item, Section::Push, &mut report) {
+                        tables.pushes.push(entry);
+                    }
+                }
+            }
+            (kind @ ("check" | "action" | "push"), _) => {
                 let message = format!(
                     "{kind} must be written [[{kind}]], with double brackets: each {kind} is one \
                      entry of a list"
@@ -931,7 +942,11 @@ fn entry<T: for<'i> serde::Deserialize<'i>>(
     section: Section,
     report: &mut dyn FnMut(usize, String),
 ) -> Option<Entry<T>> {
-    let kind = if section == Section::Check { "check" } else { "action" };
+    let kind = match section {
+        Section::Check => "check",
+        Section::Push => "push",
+        _ => "action",
+    };
     let DeValue::Table(table) = item.get_ref() else {
         let message =
             format!("each {kind} must be a table: write [[{kind}]] and its keys below it");
@@ -966,10 +981,10 @@ fn top_level_message(key: &str, file: usize, main: &str) -> String {
             "{unknown}; {key:?} belongs in a [[check]] or an [[action]]; is the header missing \
              above it?"
         )
-    } else if let Some(close) = closest(key, &["agent", "check", "action"]) {
+    } else if let Some(close) = closest(key, &["agent", "check", "action", "push"]) {
         format!("{unknown}: did you mean {close:?}?")
     } else {
-        format!("{unknown}; a config has only [agent], [[check]] and [[action]] tables")
+        format!("{unknown}; a config has only [agent], [[check]], [[action]] and [[push]] tables")
     }
 }
 

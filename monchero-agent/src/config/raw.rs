@@ -16,6 +16,7 @@ use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 use super::duration::HumanDuration;
 use super::error::closest;
+use super::size::ByteSize;
 
 type Duration = Option<Spanned<HumanDuration>>;
 type Strings = Option<Vec<Spanned<String>>>;
@@ -74,6 +75,24 @@ pub(super) struct RawAction {
     pub repeat: Duration,
 }
 
+/// One `[[push]]`: a server the agent sends results and changes to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPush {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub agent: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub interval: Duration,
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+    pub batch_max: Option<Spanned<usize>>,
+    pub spool_max: Option<Spanned<ByteSize>>,
+}
+
 /// A check's `env` table, in the order the parser yields it.
 #[derive(Debug)]
 pub(super) struct Env(pub Vec<(Spanned<String>, Spanned<String>)>);
@@ -105,6 +124,7 @@ pub(super) enum Section {
     Agent,
     Check,
     Action,
+    Push,
 }
 
 impl Section {
@@ -147,6 +167,20 @@ impl Section {
             Section::Action => {
                 &["name", "command", "shell", "on", "timeout", "recheck", "delay", "repeat"]
             }
+            Section::Push => &[
+                "name",
+                "url",
+                "agent",
+                "ca_file",
+                "cert_file",
+                "key_file",
+                "token_file",
+                "interval",
+                "heartbeat",
+                "timeout",
+                "batch_max",
+                "spool_max",
+            ],
         }
     }
 
@@ -340,6 +374,7 @@ mod tests {
         assert_eq!(serde_keys::<RawAgent>(), Section::Agent.keys());
         assert_eq!(serde_keys::<RawCheck>(), Section::Check.keys());
         assert_eq!(serde_keys::<RawAction>(), Section::Action.keys());
+        assert_eq!(serde_keys::<RawPush>(), Section::Push.keys());
     }
 
     #[test]
