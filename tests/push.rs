@@ -63,6 +63,14 @@ impl PushSetup {
         std::fs::write(&paths.0, ca.pem()).unwrap();
         std::fs::write(&paths.1, cert.pem()).unwrap();
         std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+        // A client certificate from the same CA, for mutual TLS.
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["agent-under-test".to_owned()])
+            .unwrap()
+            .signed_by(&client_key, &ca)
+            .unwrap();
+        std::fs::write(self.dir().join("client.pem"), client.pem()).unwrap();
+        std::fs::write(self.dir().join("client.key"), client_key.serialize_pem()).unwrap();
         paths
     }
 
@@ -351,4 +359,36 @@ fn over_spool_max_the_oldest_records_are_dropped_and_counted() {
     let runs = &result_runs(&setup.received())["c0"];
     assert!(runs[0] > 1, "the oldest should have been dropped: {runs:?}");
     assert!(runs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn with_mutual_tls_only_an_agent_with_a_client_certificate_gets_through() {
+    let setup = PushSetup::new();
+    let (ca, cert, key) = setup.certificates();
+    let receiver = Receiver::start(ReceiverConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: setup.store(),
+        tls: Some(TlsFiles { cert, key, client_ca: Some(ca.clone()) }),
+        token: None,
+    })
+    .unwrap();
+    let ca_line = format!("ca_file = \"{}\"", ca.display());
+    let config = setup.config(1, "100ms", &url(&receiver, "https"), &ca_line, 0);
+    let agent = Agent::start(&config, setup.dir());
+    let status = agent.wait_until(|s| s["push"][0]["last_error"].is_string(), "a TLS error");
+    assert_eq!(status["push"][0]["last_success"], Value::Null);
+    assert_eq!(agent.stop(), 0);
+    assert_eq!(receiver.stats().stored, 0);
+
+    let with_cert = format!(
+        "{ca_line}\ncert_file = \"{}\"\nkey_file = \"{}\"",
+        setup.dir().join("client.pem").display(),
+        setup.dir().join("client.key").display()
+    );
+    let config = setup.config(1, "100ms", &url(&receiver, "https"), &with_cert, 0);
+    let agent = Agent::start(&config, setup.dir());
+    wait_for(&setup, Duration::from_secs(20), "results over mutual TLS", |records| {
+        result_runs(records).get("c0").is_some_and(|runs| runs.len() >= 3)
+    });
+    assert_eq!(agent.stop(), 0);
 }

@@ -4,7 +4,7 @@
 //! Each target has a spool in `STATE_DIR/spool/NAME/` owned by a thread of
 //! its own (`spooler`), and a delivery task (`sender`) that reads batches
 //! from it, POSTs them (`client`, `batch`) and acknowledges what the server
-//! stored. The daemon only calls [`Push::record`], which hands the record
+//! stored. The daemon only calls [`Push::record_result`], which hands records
 //! to every target's spooler over a channel: a slow disk or a dead server
 //! never reaches the check loop.
 
