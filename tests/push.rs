@@ -310,8 +310,10 @@ fn a_damaged_spool_segment_is_skipped_with_a_log_line_and_the_rest_delivered() {
     wait_for(&setup, Duration::from_secs(20), "the spool", |records| {
         result_runs(records).get("c0").and_then(|r| r.last()).is_some_and(|&n| n >= runs)
     });
-    let log = agent.log_text();
     assert_eq!(agent.stop(), 0);
+    let log =
+        std::fs::read_to_string(setup.dir().join(format!("agent-{}.log", std::process::id())));
+    let log = log.unwrap();
     assert!(
         log.contains(&format!("{}: damaged record at byte", first.display())),
         "no log line naming the file: {log}"
@@ -391,4 +393,54 @@ fn with_mutual_tls_only_an_agent_with_a_client_certificate_gets_through() {
         result_runs(records).get("c0").is_some_and(|runs| runs.len() >= 3)
     });
     assert_eq!(agent.stop(), 0);
+}
+
+#[test]
+fn a_full_disk_is_logged_and_counted_and_checks_go_on() {
+    let setup = PushSetup::new();
+    let receiver =
+        Receiver::start(ReceiverConfig::plain("127.0.0.1:0".parse().unwrap(), setup.store()))
+            .unwrap();
+    let config = setup.config(1, "100ms", &url(&receiver, "http"), "", 0);
+    // Every write to the spool's segment fails with ENOSPC.
+    let spool = setup.dir().join("state/spool/central");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::os::unix::fs::symlink("/dev/full", spool.join(format!("{:020}.seg", 1))).unwrap();
+    let agent = Agent::start(&config, setup.dir());
+    let status = agent
+        .wait_until(|s| s["push"][0]["write_failed"].as_u64() > Some(2), "failed writes counted");
+    assert!(
+        status["push"][0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No space left on device"),
+        "{status}"
+    );
+    assert_eq!(status["push"][0]["queued"], 0, "lost records are not queued: {status}");
+    assert!(setup.runs(0) >= 3, "checks keep running");
+    let log = agent.log_text();
+    assert_eq!(agent.stop(), 0);
+    assert_eq!(log.matches("Push spool failure").count(), 1, "logged once, not per record:\n{log}");
+}
+
+#[test]
+fn an_idle_agent_sends_heartbeats() {
+    let setup = PushSetup::new();
+    let receiver =
+        Receiver::start(ReceiverConfig::plain("127.0.0.1:0".parse().unwrap(), setup.store()))
+            .unwrap();
+    let config = setup.config(1, "1h", &url(&receiver, "http"), "", 0);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("heartbeat = \"1h\"", "heartbeat = \"1s\"");
+    std::fs::write(&config, text).unwrap();
+    let agent = Agent::start(&config, setup.dir());
+    wait_for(&setup, Duration::from_secs(20), "two heartbeats", |records| {
+        records.iter().filter(|r| r["type"] == "heartbeat").count() >= 2
+    });
+    assert_eq!(agent.stop(), 0);
+    let records = setup.received();
+    let beat = records.iter().find(|r| r["type"] == "heartbeat").unwrap();
+    assert!(beat["started_at"].is_string() && beat["evicted"] == 0, "{beat}");
+    assert_eq!(result_runs(&records)["c0"], [1]);
 }

@@ -58,6 +58,7 @@ impl Spooler {
         let mut state = State {
             last_append: Instant::now(),
             last_sync: Instant::now(),
+            appended: false,
             write_failed: 0,
             error: None,
         };
@@ -76,11 +77,11 @@ impl Spooler {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stop = true,
             }
-            let flushed = self.spool.flush();
-            self.note(flushed, &mut state);
+            self.flush(&mut state);
             if stop || state.last_sync.elapsed() >= SYNC_EVERY {
-                let synced = self.spool.sync();
-                self.note(synced, &mut state);
+                if let Err(error) = self.spool.sync() {
+                    self.note(Err(error), &mut state);
+                }
                 state.last_sync = Instant::now();
                 if !stop {
                     self.maybe_heartbeat(&mut state);
@@ -99,12 +100,14 @@ impl Spooler {
         match command {
             Command::Append(payload) => {
                 state.last_append = Instant::now();
+                state.appended = true;
                 if let Err(error) = self.spool.append(&payload) {
                     state.write_failed += 1;
                     warn!(message = "Push record not spooled.", target = %self.name, %error);
                 }
             }
             Command::Read { max, reply } => {
+                self.flush(state);
                 let batch = match self.spool.read(self.spool.acked(), max) {
                     Ok(records) => batch::encode(&self.agent, &self.instance, &records),
                     Err(error) => {
@@ -112,15 +115,28 @@ impl Spooler {
                         None
                     }
                 };
+                // Damage met by the read is logged before its batch goes.
+                self.log_events();
                 let _ = reply.send(batch);
             }
             Command::Ack(seq) => {
-                let acked = self.spool.ack(seq);
-                self.note(acked, state);
+                if let Err(error) = self.spool.ack(seq) {
+                    self.note(Err(error), state);
+                }
             }
             Command::Stop => return false,
         }
         true
+    }
+
+    /// Writes what was appended. Only a write of records shows the spool
+    /// is writable again; an fsync with nothing written proves nothing.
+    fn flush(&mut self, state: &mut State) {
+        let appended = std::mem::take(&mut state.appended);
+        let flushed = self.spool.flush();
+        if flushed.is_err() || appended {
+            self.note(flushed, state);
+        }
     }
 
     /// A heartbeat once the target has been idle for `heartbeat`, only
@@ -133,6 +149,7 @@ impl Spooler {
         let payload =
             record::heartbeat(SystemTime::now(), self.started_at, &stats, state.write_failed);
         state.last_append = Instant::now();
+        state.appended = true;
         if let Err(error) = self.spool.append(&payload) {
             state.write_failed += 1;
             warn!(message = "Push heartbeat not spooled.", target = %self.name, %error);
@@ -182,6 +199,8 @@ impl Spooler {
 struct State {
     last_append: Instant,
     last_sync: Instant,
+    /// Records were appended since the last flush.
+    appended: bool,
     write_failed: u64,
     error: Option<String>,
 }

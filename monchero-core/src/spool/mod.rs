@@ -243,6 +243,8 @@ impl Spool {
                 // Best effort: a torn record at the end would otherwise be
                 // reported as damage at the next start.
                 let _ = self.file.set_len(self.file_len);
+                // Never written, so never sent: the numbers can be reused.
+                self.next_seq -= lost;
                 if let Some(current) = self.segments.back_mut() {
                     current.bytes = self.file_len;
                 }
@@ -515,12 +517,16 @@ fn open_append(path: &Path) -> Result<File, SpoolError> {
         .map_err(|source| SpoolError::Open { path: path.to_owned(), source })
 }
 
+/// The bytes of `path` from `offset` to its length when opened: never
+/// more, so a segment replaced by something endless (a device) cannot
+/// exhaust memory.
 fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>, SpoolError> {
     let read = |source| SpoolError::Read { path: path.to_owned(), source };
     let mut file = File::open(path).map_err(read)?;
+    let len = file.metadata().map_err(read)?.len();
     file.seek(SeekFrom::Start(offset)).map_err(read)?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(read)?;
+    file.take(len.saturating_sub(offset)).read_to_end(&mut bytes).map_err(read)?;
     Ok(bytes)
 }
 
