@@ -99,3 +99,46 @@ impl Store {
 fn text(record: &Value, key: &str) -> String {
     record[key].as_str().unwrap_or_default().to_owned()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn records(seqs: &[u64]) -> Vec<Map<String, Value>> {
+        seqs.iter()
+            .map(|&seq| {
+                let Value::Object(map) = serde_json::json!({"seq": seq, "type": "result"}) else {
+                    unreachable!()
+                };
+                map
+            })
+            .collect()
+    }
+
+    #[test]
+    fn duplicates_are_dropped_per_agent_and_instance_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.accept("a", "i1", records(&[1, 2, 3])).unwrap(), 3);
+        assert_eq!(store.accept("a", "i1", records(&[2, 3, 4])).unwrap(), 4);
+        // Another agent, and a new instance of the same one, count apart.
+        assert_eq!(store.accept("b", "i1", records(&[1])).unwrap(), 1);
+        assert_eq!(store.accept("a", "i2", records(&[1])).unwrap(), 1);
+        // A gap is accepted.
+        assert_eq!(store.accept("a", "i1", records(&[9])).unwrap(), 9);
+        assert_eq!(store.stats(), Stats { batches: 5, stored: 7, duplicates: 2 });
+        drop(store);
+
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.accept("a", "i1", records(&[8, 9, 10])).unwrap(), 10);
+        assert_eq!(store.stats().duplicates, 2);
+        let lines = std::fs::read_to_string(&path).unwrap();
+        let seqs: Vec<u64> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 1, 1, 9, 10]);
+    }
+}
