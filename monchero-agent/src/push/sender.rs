@@ -53,6 +53,9 @@ impl Delivery {
             };
             let wait = match self.client.send(&batch).await {
                 Outcome::Acked(seq) => {
+                    // A server cannot have stored what it was not sent: an
+                    // ack beyond the batch must not drop unsent records.
+                    let seq = seq.min(batch.last);
                     if failures > 0 {
                         info!(message = "Push delivers again.", target = %self.name);
                     }
