@@ -400,3 +400,24 @@ fn the_control_socket_can_live_outside_the_state_directory() {
     assert_eq!(agent.stop(), 0);
     assert!(!socket.exists(), "removed on a clean exit");
 }
+
+#[test]
+fn a_configured_check_keeps_64_kib_of_a_megabyte_of_output() {
+    let setup = Setup::new();
+    let noisy = setup.plugins.script("noisy", "head -c 1048576 /dev/zero | tr '\\0' x\nexit 1");
+    let name = quiet("noisy");
+    let config = setup.config(
+        &[],
+        &format!(
+            "[[check]]\nname = \"{name}\"\ncommand = \"{}\"\ninterval = \"1h\"\n",
+            noisy.display()
+        ),
+    );
+    let agent = Agent::start(&config, setup.dir());
+    let result = agent.check_now(&name);
+    assert_eq!(result["state"], "warning");
+    assert_eq!(result["truncated"], true);
+    assert_eq!(result["summary"].as_str().unwrap().len(), 64 * 1024);
+    let (status, _) = agent.status();
+    assert_eq!(check(&status, &name)["summary"].as_str().unwrap().len(), 64 * 1024);
+}

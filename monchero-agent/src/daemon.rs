@@ -26,6 +26,7 @@ use monchero_core::tracker::CheckState;
 use monchero_core::{CheckResult, State};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
@@ -36,17 +37,39 @@ use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::notify;
 use crate::push::Push;
 use crate::self_check::{self, AgentStats};
-use crate::state_file::{ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile};
+use crate::state_file::{
+    CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,
+};
 use crate::status_report::StatusReport;
 
-/// The longest the state on disk lags behind the state in memory.
+/// The longest the state on disk lags behind a state change (an attempt,
+/// a soft or hard change, an action) in memory.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// The longest the state on disk lags behind results that changed no state
+/// (a new summary, perfdata, last-check time). Rewriting the whole file
+/// for those every second was the agent's largest user-space cost with
+/// 1000 checks; after a crash they are the cheapest thing to lose, since
+/// the next run of each check brings them back.
+pub const FLUSH_RESULTS_EVERY: Duration = Duration::from_secs(10);
 
 /// How early a check may start to share a wakeup with one due before it.
 const START_AHEAD: Duration = Duration::from_millis(10);
 
 /// How long a stopping daemon waits for running checks.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the state file misses of the state in memory, least to most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dirty {
+    Clean,
+    /// Only results that changed no state: written within
+    /// [`FLUSH_RESULTS_EVERY`].
+    Results,
+    /// A state change, an action or the set of checks: written within
+    /// [`FLUSH_EVERY`].
+    States,
+}
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT; returns the
 /// exit status.
@@ -128,12 +151,23 @@ impl Job {
     }
 }
 
+/// The output kept of a configured check's run (the rest is read and
+/// dropped, `truncated: true`). The daemon keeps every check's last result
+/// in memory, in the state file it rewrites and in every `status` reply:
+/// a check that prints a megabyte on each run would make all three a
+/// megabyte larger, and a hundred of them stalled the agent in the soak
+/// test. 64 KiB is eight times Nagios's classic 8 KiB and more than any
+/// real plugin's summary and long output; `check-now -- COMMAND` keeps
+/// the runner's 1 MiB for looking at a plugin by hand.
+pub const KEPT_OUTPUT: usize = 64 * 1024;
+
 /// The runner that executes a configured plugin check.
 pub fn runner_for(spec: &CheckConfig) -> Runner {
     Runner::new(RunnerConfig {
         timeout: spec.timeout,
         timeout_state: spec.timeout_state,
         env: spec.env.clone(),
+        output_limit: KEPT_OUTPUT,
         ..RunnerConfig::default()
     })
 }
@@ -165,7 +199,11 @@ struct Daemon {
     in_flight: usize,
     snapshot: Snapshot,
     state_file: StateFile,
-    dirty: bool,
+    dirty: Dirty,
+    /// When the state file was last written.
+    saved: Instant,
+    /// The write of the state file in progress, on a blocking thread.
+    writing: Option<JoinHandle<anyhow::Result<()>>>,
     stats: AgentStats,
     pending: Vec<PendingRun>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -227,7 +265,9 @@ impl Daemon {
             in_flight: 0,
             snapshot,
             state_file,
-            dirty: true,
+            dirty: Dirty::States,
+            saved: Instant::now(),
+            writing: None,
             stats: AgentStats::default(),
             pending: Vec::new(),
             done_tx,
@@ -303,7 +343,7 @@ impl Daemon {
         }
         // Checks removed from the config leave the state with them.
         self.snapshot.checks.retain(|name, _| self.index.contains_key(name));
-        self.dirty = true;
+        self.dirty = Dirty::States;
     }
 
     async fn serve(mut self) -> anyhow::Result<()> {
@@ -332,6 +372,7 @@ impl Daemon {
                     self.run_planned_actions();
                     self.flush();
                 }
+                written = write_finished(&mut self.writing) => self.written(written),
                 _ = watchdog.tick(), if watchdog_every.is_some() => notify::watchdog(),
                 _ = hangup.recv() => self.reload(),
                 _ = terminate.recv() => { info!(message = "Received SIGTERM, stopping."); break; }
@@ -419,7 +460,7 @@ impl Daemon {
             self.start_ready(now);
             return;
         };
-        let (before, before_type) = (saved.state.state, saved.state.state_type);
+        let before = (saved.state.state, saved.state.state_type, saved.state.attempt);
         let outcome = saved.state.observe(&spec.tracker, done.result, wall);
         let host = &self.snapshot.host;
         let state = &saved.state;
@@ -428,16 +469,25 @@ impl Daemon {
                 .collect();
         let flapping = state.flapping;
         let retrying = state.is_retrying();
+        let dirty = if (state.state, state.state_type, state.attempt) == before {
+            Dirty::Results
+        } else {
+            Dirty::States
+        };
         let change =
-            ((state.state, state.state_type) != (before, before_type)).then(|| ChangeRecord {
+            ((state.state, state.state_type) != (before.0, before.1)).then(|| ChangeRecord {
                 at: wall,
                 check: spec.name.clone(),
-                from: before,
+                from: before.0,
                 to: state.state,
                 state_type: state.state_type,
                 attempt: state.attempt,
                 max_attempts: spec.tracker.attempts,
-                summary: state.last_result.as_ref().map(|r| r.summary.clone()).unwrap_or_default(),
+                summary: state
+                    .last_result
+                    .as_ref()
+                    .map(|r| brief(&r.summary, CHANGE_SUMMARY_LIMIT))
+                    .unwrap_or_default(),
             });
         if !self.push.is_empty() {
             let attempts = spec.tracker.attempts;
@@ -472,7 +522,7 @@ impl Daemon {
                 );
             }
         }
-        self.dirty = true;
+        self.dirty = self.dirty.max(dirty);
 
         let slot = &mut self.slots[index];
         let next = if retrying {
@@ -500,7 +550,7 @@ impl Daemon {
         let check = &done.event.check;
         if let Some(saved) = self.snapshot.checks.get_mut(check) {
             saved.last_action = Some(record);
-            self.dirty = true;
+            self.dirty = Dirty::States;
         }
         if done.action.recheck {
             if let Some(&index) = self.index.get(check) {
@@ -520,7 +570,7 @@ impl Daemon {
             if !saved.planned.is_empty() {
                 let spec = &self.slots[index].spec;
                 if self.actions.run_due(spec, host, &saved.state, &mut saved.planned, now) {
-                    self.dirty = true;
+                    self.dirty = Dirty::States;
                 }
             }
         }
@@ -616,19 +666,41 @@ impl Daemon {
         Ok(wanted)
     }
 
+    /// Starts writing the state file if a state changed, or if results did
+    /// and the file is [`FLUSH_RESULTS_EVERY`] old, unless a write is still
+    /// in progress (then the next tick does it). Encoding reads the live
+    /// state, so it happens here, into the page cache; the fsyncs and the
+    /// rename, tens of milliseconds on a busy disk, happen on a blocking
+    /// thread, so the checks keep their schedule meanwhile.
     fn flush(&mut self) {
-        if !self.dirty {
+        let due = match self.dirty {
+            Dirty::Clean => false,
+            Dirty::Results => self.saved.elapsed() >= FLUSH_RESULTS_EVERY,
+            Dirty::States => true,
+        };
+        if !due || self.writing.is_some() {
             return;
         }
         self.snapshot.saved_at = SystemTime::now();
-        match self.state_file.save(&self.snapshot) {
+        let pending = match self.state_file.begin(&self.snapshot) {
+            Ok(pending) => pending,
+            Err(error) => return self.written(Err(error)),
+        };
+        self.writing = Some(tokio::task::spawn_blocking(move || pending.commit()));
+        self.dirty = Dirty::Clean;
+        self.saved = Instant::now();
+    }
+
+    fn written(&mut self, result: anyhow::Result<()>) {
+        match result {
             Ok(()) => {
-                self.dirty = false;
                 if self.stats.state_write_error.take().is_some() {
                     info!(message = "State file written again.", path = %self.state_file.path().display());
                 }
             }
             Err(error) => {
+                // Written again on the next tick, with whatever changed since.
+                self.dirty = Dirty::States;
                 let error = format!("{error:#}");
                 // Once per distinct failure, not once a second.
                 if self.stats.state_write_error.as_ref() != Some(&error) {
@@ -637,6 +709,17 @@ impl Daemon {
                 self.stats.state_write_error = Some(error);
             }
         }
+    }
+
+    /// Waits for a write in progress, then writes the state as it is now.
+    async fn final_flush(&mut self) {
+        if self.writing.is_some() {
+            let written = write_finished(&mut self.writing).await;
+            self.written(written);
+        }
+        self.snapshot.saved_at = SystemTime::now();
+        let saved = self.state_file.save(&self.snapshot);
+        self.written(saved);
     }
 
     /// One line for `systemctl status`.
@@ -714,8 +797,7 @@ impl Daemon {
                 }
             }
         }
-        self.dirty = true;
-        self.flush();
+        self.final_flush().await;
         self.push.stop();
         let _ = std::fs::remove_file(&self.socket);
         info!(message = "Agent stopped.");
@@ -765,6 +847,17 @@ fn log_change(change: &ChangeRecord) {
 
 /// Runs a built-in check on a blocking thread, with the check's timeout:
 /// statvfs on a dead network mount blocks, and must not block the loop.
+/// The outcome of the state write in progress; pending while there is none.
+/// Cancel-safe: the write goes on and is awaited again on the next call.
+async fn write_finished(
+    writing: &mut Option<JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    let Some(handle) = writing else { return std::future::pending().await };
+    let result = handle.await;
+    *writing = None;
+    result.unwrap_or_else(|error| Err(anyhow::anyhow!("the state writer failed: {error}")))
+}
+
 async fn run_builtin(
     check: Arc<BuiltinCheck>,
     limit: Duration,

@@ -3,14 +3,15 @@
 //!
 //! Writes are atomic (temp file, fsync, rename, fsync of the directory): a
 //! SIGKILL or power cut at any moment leaves either the old file or the new
-//! one, never a torn one. The daemon batches writes (at most one per
-//! [`crate::daemon::FLUSH_EVERY`]), so 1000 results a second do not mean
-//! 1000 writes a second. A file that cannot be read back is moved aside with
+//! one, never a torn one. The daemon batches writes: a state change is on
+//! disk within [`crate::daemon::FLUSH_EVERY`], results that changed no
+//! state within [`crate::daemon::FLUSH_RESULTS_EVERY`], so 1000 results a
+//! second do not mean 1000 writes a second. A file that cannot be read back is moved aside with
 //! a timestamp and the agent starts fresh rather than refusing to run.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -63,7 +64,28 @@ pub struct ChangeRecord {
     pub state_type: StateType,
     pub attempt: u32,
     pub max_attempts: u32,
+    /// The result's summary, cut to [`CHANGE_SUMMARY_LIMIT`].
     pub summary: String,
+}
+
+/// The most of a summary a change record keeps. The history holds up to
+/// 2000 changes and is rewritten with the state; a plugin whose summary is
+/// 64 KiB of noise made it 16 MiB in the soak test. A person reading the
+/// history needs the first line's gist; the check's last result keeps it
+/// whole.
+pub const CHANGE_SUMMARY_LIMIT: usize = 256;
+
+/// `text` cut to at most `limit` bytes on a character boundary, with an
+/// ellipsis when it was cut.
+pub fn brief(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let end = (0..=limit.saturating_sub('…'.len_utf8()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", &text[..end])
 }
 
 impl Snapshot {
@@ -90,7 +112,7 @@ impl Snapshot {
 }
 
 /// The state file of one state directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
 }
@@ -164,26 +186,71 @@ impl StateFile {
 
     /// Writes the snapshot atomically.
     pub fn save(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
-        let json = serde_json::to_vec(snapshot).context("cannot encode the state")?;
-        self.write_atomically(&json)
-            .with_context(|| format!("cannot write {}", self.path.display()))
+        self.begin(snapshot)?.commit()
     }
 
-    fn write_atomically(&self, bytes: &[u8]) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+    /// The first half of [`save`](Self::save): encodes the snapshot
+    /// straight into a temporary file beside the state file, through the
+    /// page cache, with no buffer the size of the state (a state of several
+    /// megabytes, encoded into one buffer at every write, kept glibc's heap
+    /// at its high-water mark). The daemon does this on its loop, where
+    /// the snapshot lives, and [`PendingWrite::commit`] off it.
+    pub fn begin(&self, snapshot: &Snapshot) -> anyhow::Result<PendingWrite> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_owned();
         let tmp = self.path.with_extension("json.tmp");
         let written = (|| {
-            let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()
+            let file = match create(&tmp) {
+                // The state directory was removed under a running agent (a
+                // cleanup script, a tmpfs remounted): make it again rather
+                // than keep the state only in memory until a restart.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(&dir)?;
+                    create(&tmp)?
+                }
+                opened => opened?,
+            };
+            let mut out = BufWriter::with_capacity(64 * 1024, file);
+            serde_json::to_writer(&mut out, snapshot)?;
+            out.into_inner().map_err(io::IntoInnerError::into_error)
         })();
-        if let Err(error) = written {
-            // A full disk must not leave a half-written temp file behind.
-            let _ = fs::remove_file(&tmp);
-            return Err(error);
+        match written {
+            Ok(file) => Ok(PendingWrite { file, tmp, dir, path: self.path.clone() }),
+            Err(error) => {
+                // A full disk must not leave a half-written temp file behind.
+                let _ = fs::remove_file(&tmp);
+                Err(error).with_context(|| format!("cannot write {}", self.path.display()))
+            }
         }
-        fs::rename(&tmp, &self.path)?;
-        File::open(dir)?.sync_all()
+    }
+}
+
+fn create(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create(true).truncate(true).open(path)
+}
+
+/// A state written to its temporary file, not yet in place.
+#[derive(Debug)]
+pub struct PendingWrite {
+    file: File,
+    tmp: PathBuf,
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl PendingWrite {
+    /// Makes the write durable and puts it in place: fsync of the file,
+    /// rename over the state file, fsync of the directory. Slow on a busy
+    /// disk, so the daemon runs it on a blocking thread.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let committed = (|| {
+            if let Err(error) = self.file.sync_all() {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(error);
+            }
+            fs::rename(&self.tmp, &self.path)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        committed.with_context(|| format!("cannot write {}", self.path.display()))
     }
 }
 
@@ -224,6 +291,25 @@ mod tests {
         assert_eq!(loaded.host, "web1");
         assert_eq!(loaded.checks["disk"].state, original.checks["disk"].state);
         assert!(!dir.path().join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_state_directory_removed_under_the_agent_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let file = StateFile::new(&state_dir);
+        file.save(&snapshot()).unwrap();
+        fs::remove_dir_all(&state_dir).unwrap();
+        file.save(&snapshot()).unwrap();
+        assert!(matches!(file.load().unwrap(), Loaded::Snapshot(_)));
+    }
+
+    #[test]
+    fn brief_cuts_on_a_character_boundary_with_an_ellipsis() {
+        assert_eq!(brief("short", 256), "short");
+        let cut = brief(&"é".repeat(300), 256);
+        assert!(cut.len() <= 256 && cut.ends_with('…'), "{cut}");
+        assert_eq!(cut.chars().filter(|&c| c == 'é').count(), 126);
     }
 
     #[test]

@@ -4,9 +4,14 @@
 //!   stdin on `/dev/null`, as the leader of its own process group.
 //!   `Command::process_group` is used rather than a `pre_exec` hook so that
 //!   the standard library keeps its `posix_spawn` fast path.
-//! - stdout and stderr are read concurrently into capped buffers; output
-//!   past the cap is read and dropped, so the plugin never blocks on a full
-//!   pipe and memory stays bounded.
+//! - Most plugins exit within milliseconds having written less than a pipe
+//!   holds. Their output is read in one go after the exit, without
+//!   registering the pipes with the reactor: that registration, its
+//!   wake-ups and the extra reads cost more than the rest of a run's
+//!   bookkeeping. A plugin still running after [`QUIET_WINDOW`] (or one
+//!   that is fed stdin) has stdout and stderr read concurrently as it
+//!   writes, into capped buffers; output past the cap is read and dropped,
+//!   so the plugin never blocks on a full pipe and memory stays bounded.
 //! - On timeout the whole group gets SIGTERM, then SIGKILL after
 //!   [`RunnerConfig::kill_grace`].
 //! - After the plugin exits, a background child that still holds the pipes
@@ -18,13 +23,17 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Signal;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe::Receiver;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
@@ -46,6 +55,12 @@ const STDERR_LIMIT: usize = 64 * 1024;
 
 /// How long to keep reading after SIGKILL, for output already in the pipe.
 const FINAL_DRAIN: Duration = Duration::from_millis(100);
+
+/// How long a plugin may run before its output is read as it writes rather
+/// than after its exit. Until then a plugin that fills a pipe (64 KiB)
+/// waits for the reader: a delay of at most this long, for the rare plugin
+/// that writes that much.
+pub const QUIET_WINDOW: Duration = Duration::from_millis(100);
 
 /// How the runner executes plugins.
 #[derive(Debug, Clone)]
@@ -135,10 +150,10 @@ impl Runner {
         let started = Instant::now();
         let mut stdout = Capture::new(self.config.output_limit);
         let mut stderr = Capture::new(STDERR_LIMIT.min(self.config.output_limit));
-        let termination = match self.command(command, &input).spawn() {
-            Ok(child) => {
+        let termination = match self.spawn(command, &input) {
+            Ok((child, pipes)) => {
                 let io = Io { stdin: input.stdin, stdout: &mut stdout, stderr: &mut stderr };
-                self.supervise(child, started + limit, limit, io).await
+                self.supervise(child, pipes, started + limit, limit, io).await
             }
             Err(error) => Termination::SpawnFailed(spawn_failure(command, &error)),
         };
@@ -155,6 +170,21 @@ impl Runner {
             truncated,
             timeout_state: self.config.timeout_state,
         })
+    }
+
+    /// Starts the process with its stdout and stderr on pipes of our own,
+    /// so that their read ends stay plain descriptors until they need the
+    /// reactor.
+    fn spawn(&self, command: &CommandLine, input: &RunInput<'_>) -> io::Result<(Child, Pipes)> {
+        let (stdout, stdout_writer) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stderr, stderr_writer) = pipe_with(PipeFlags::CLOEXEC)?;
+        let mut cmd = self.command(command, input);
+        cmd.stdout(stdout_writer).stderr(stderr_writer);
+        let child = cmd.spawn()?;
+        // The command holds the write ends; until it is gone the pipes
+        // never reach end of file.
+        drop(cmd);
+        Ok((child, Pipes { stdout, stderr }))
     }
 
     fn command(&self, command: &CommandLine, input: &RunInput<'_>) -> Command {
@@ -178,8 +208,6 @@ impl Runner {
             cmd.current_dir(cwd);
         }
         cmd.stdin(if input.stdin.is_some() { Stdio::piped() } else { dev_null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         cmd
@@ -190,18 +218,35 @@ impl Runner {
     async fn supervise(
         &self,
         mut child: Child,
+        pipes: Pipes,
         deadline: Instant,
         limit: Duration,
         io: Io<'_>,
     ) -> Termination {
         let group = ProcessGroup::led_by(child.id());
-        let (in_pipe, out_pipe, err_pipe) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let mut exited = None;
+        if io.stdin.is_none() {
+            let window = sleep_until(deadline.min(Instant::now() + QUIET_WINDOW));
+            tokio::select! {
+                status = child.wait() => {
+                    if pipes.writers_gone() {
+                        io.stdout.drain(&pipes.stdout);
+                        io.stderr.drain(&pipes.stderr);
+                        group.release();
+                        return termination(status);
+                    }
+                    exited = Some(status);
+                }
+                () = window => {}
+            }
+        }
+
+        let in_pipe = child.stdin.take();
         let reading = async {
             tokio::join!(
                 feed(in_pipe, io.stdin),
-                io.stdout.fill(out_pipe),
-                io.stderr.fill(err_pipe)
+                io.stdout.fill(Receiver::from_owned_fd(pipes.stdout).ok()),
+                io.stderr.fill(Receiver::from_owned_fd(pipes.stderr).ok())
             );
         };
         tokio::pin!(reading);
@@ -209,15 +254,18 @@ impl Runner {
 
         let expiry = sleep_until(deadline);
         tokio::pin!(expiry);
-        let status = loop {
-            tokio::select! {
-                status = child.wait() => break status,
-                () = &mut reading, if !eof => eof = true,
-                () = &mut expiry => {
-                    self.stop(&mut child, &group, &mut reading, eof).await;
-                    return Termination::TimedOut(limit);
+        let status = match exited {
+            Some(status) => status,
+            None => loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    () = &mut reading, if !eof => eof = true,
+                    () = &mut expiry => {
+                        self.stop(&mut child, &group, &mut reading, eof).await;
+                        return Termination::TimedOut(limit);
+                    }
                 }
-            }
+            },
         };
 
         if !eof && timeout(self.config.output_grace, &mut reading).await.is_err() {
@@ -300,6 +348,25 @@ fn dev_null() -> Stdio {
         .map_or_else(Stdio::null, Stdio::from)
 }
 
+/// The read ends of a run's stdout and stderr pipes.
+struct Pipes {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+impl Pipes {
+    /// No process holds a write end any more (the kernel reports hang-up),
+    /// so reading both to end of file cannot block. A background child of
+    /// the plugin that kept its stdout makes this false.
+    fn writers_gone(&self) -> bool {
+        let mut fds =
+            [PollFd::new(&self.stdout, PollFlags::IN), PollFd::new(&self.stderr, PollFlags::IN)];
+        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+        poll(&mut fds, Some(&now)).is_ok()
+            && fds.iter().all(|fd| fd.revents().contains(PollFlags::HUP))
+    }
+}
+
 /// The streams of one run.
 struct Io<'a> {
     stdin: Option<&'a [u8]>,
@@ -338,6 +405,20 @@ impl Capture {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // A read error on a pipe means the other end is unusable;
                 // what was read so far is the output.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads a pipe whose writers are all gone to its end, blocking-free:
+    /// what is left is in the pipe's buffer.
+    fn drain(&mut self, pipe: &OwnedFd) {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rustix::io::read(pipe, &mut chunk) {
+                Ok(0) => return,
+                Ok(n) => self.keep(&chunk[..n]),
+                Err(rustix::io::Errno::INTR) => {}
                 Err(_) => return,
             }
         }
@@ -392,6 +473,27 @@ mod tests {
         assert_eq!(result.state, State::Critical);
         assert!(result.truncated);
         assert_eq!(result.summary.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn output_larger_than_a_pipe_arrives_whole() {
+        // More than the pipe holds: the plugin waits for the reader until
+        // the quiet window ends, then is read as it writes.
+        let result = Runner::default().run(&sh("head -c 200000 /dev/zero | tr '\\0' x")).await;
+        assert_eq!(result.state, State::Ok);
+        assert!(!result.truncated);
+        assert_eq!(result.summary.len(), 200_000);
+    }
+
+    #[tokio::test]
+    async fn a_quick_plugin_has_both_streams_read_after_its_exit() {
+        let result = Runner::default().run(&sh("echo 'fine | x=1'; echo noise >&2")).await;
+        assert_eq!((result.state, result.summary.as_str()), (State::Ok, "fine"));
+        let result = Runner::default().run(&sh("echo 'cannot open /etc/x' >&2; exit 2")).await;
+        assert_eq!(
+            (result.state, result.summary.as_str()),
+            (State::Critical, "cannot open /etc/x")
+        );
     }
 
     #[tokio::test]
