@@ -32,3 +32,5 @@ mod http;
 mod blocked;
 // builtin:systemd over D-Bus: no bus, a silent bus, a stand-in for systemd.
 mod systemd;
+// Push: delivery to the reference receiver through outages, SIGKILL and damage.
+mod push;

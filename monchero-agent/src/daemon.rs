@@ -38,6 +38,7 @@ use crate::delivery::{self, Deliveries};
 use crate::metrics::MetricsSnapshot;
 use crate::notify;
 use crate::pull;
+use crate::push::Push;
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{
     CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,
@@ -218,6 +219,7 @@ struct Daemon {
     delivery_rx: mpsc::UnboundedReceiver<delivery::Report>,
     socket: PathBuf,
     pull: pull::Pull,
+    push: Push,
 }
 
 impl Daemon {
@@ -262,6 +264,7 @@ impl Daemon {
         let (deliveries, delivery_rx) =
             Deliveries::start(&state_dir, &config.actions, &config.agent.hostname)?;
         let (actions, action_rx) = Actions::new(deliveries);
+        let push = Push::start(&config.push, &state_dir, now);
         let mut daemon = Daemon {
             config,
             config_path,
@@ -286,6 +289,7 @@ impl Daemon {
             delivery_rx,
             socket,
             pull,
+            push,
         };
         daemon.rebuild(Instant::now(), now);
         info!(
@@ -437,6 +441,7 @@ impl Daemon {
         let done = self.done_tx.clone();
         match job {
             Job::AgentSelf => {
+                self.stats.push_backlog = self.push.old_backlogs(SystemTime::now());
                 let result = self_check::run(&mut self.stats, self.slots.len(), SystemTime::now());
                 let _ = done.send(Done { spec, run, result });
             }
@@ -505,6 +510,10 @@ impl Daemon {
                     .map(|r| brief(&r.summary, CHANGE_SUMMARY_LIMIT))
                     .unwrap_or_default(),
             });
+        if !self.push.is_empty() {
+            let attempts = spec.tracker.attempts;
+            self.push.record_result(&spec.name, state, attempts, wall, change.as_ref());
+        }
         if let Some(change) = change {
             log_change(&change);
             self.snapshot.record_change(change);
@@ -655,12 +664,10 @@ impl Daemon {
         let response = match incoming.request {
             Request::Status { changes_within_secs } => {
                 let window = changes_within_secs.map(Duration::from_secs);
-                Response::Status(StatusReport::build(
-                    &self.snapshot,
-                    false,
-                    SystemTime::now(),
-                    window,
-                ))
+                let mut report =
+                    StatusReport::build(&self.snapshot, false, SystemTime::now(), window);
+                report.push = self.push.health();
+                Response::Status(report)
             }
             Request::Metrics => {
                 Response::Metrics(MetricsSnapshot::build(&self.snapshot, &self.stats))
@@ -794,6 +801,8 @@ impl Daemon {
                     warn!(message = "Configuration warning.", %warning);
                 }
                 self.config = config;
+                let state_dir = &self.config.agent.state_dir;
+                self.push.reconfigure(&self.config.push, state_dir, self.snapshot.agent_started);
                 self.rebuild(Instant::now(), SystemTime::now());
                 info!(message = "Configuration reloaded.", checks = self.slots.len());
             }
@@ -840,6 +849,7 @@ impl Daemon {
             }
         }
         self.final_flush().await;
+        self.push.stop();
         let _ = std::fs::remove_file(&self.socket);
         info!(message = "Agent stopped.");
     }
@@ -848,7 +858,29 @@ impl Daemon {
     /// nothing is scheduled any more.
     fn record_final(&mut self, done: Done) {
         if let Some(saved) = self.snapshot.checks.get_mut(&done.spec.name) {
-            saved.state.observe(&done.spec.tracker, done.result, SystemTime::now());
+            let wall = SystemTime::now();
+            let (before, before_type) = (saved.state.state, saved.state.state_type);
+            saved.state.observe(&done.spec.tracker, done.result, wall);
+            let state = &saved.state;
+            // The change history is not updated any more, but the push
+            // receiver must see this change.
+            let attempts = done.spec.tracker.attempts;
+            let change =
+                ((state.state, state.state_type) != (before, before_type)).then(|| ChangeRecord {
+                    at: wall,
+                    check: done.spec.name.clone(),
+                    from: before,
+                    to: state.state,
+                    state_type: state.state_type,
+                    attempt: state.attempt,
+                    max_attempts: attempts,
+                    summary: state
+                        .last_result
+                        .as_ref()
+                        .map(|r| r.summary.clone())
+                        .unwrap_or_default(),
+                });
+            self.push.record_result(&done.spec.name, state, attempts, wall, change.as_ref());
         }
     }
 }

@@ -21,6 +21,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod pull;
+mod push;
 mod render;
 mod self_check;
 mod state_file;

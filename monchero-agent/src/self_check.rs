@@ -59,6 +59,9 @@ pub struct AgentStats {
     pub skipped_at_last_check: u64,
     /// When the `[pull]` certificate expires, if the API is on.
     pub pull_cert_expires: Option<SystemTime>,
+    /// Push targets whose oldest unsent record is older than
+    /// `crate::push::BACKLOG_WARNING`: (target, records queued, age).
+    pub push_backlog: Vec<(String, u64, Duration)>,
 }
 
 /// How long before the `[pull]` certificate expires the self-check warns:
@@ -66,8 +69,8 @@ pub struct AgentStats {
 pub const CERT_WARNING: Duration = Duration::from_secs(30 * 86400);
 
 /// The self-check's result at `now`. WARNING when slots were skipped since
-/// the last self-check or the `[pull]` certificate expires within
-/// [`CERT_WARNING`]; CRITICAL when the state cannot be saved or that
+/// the last self-check, a push backlog is old, or the `[pull]` certificate
+/// expires within [`CERT_WARNING`]; CRITICAL when the state cannot be saved or that
 /// certificate has expired.
 pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResult {
     let rss = resident_bytes();
@@ -94,6 +97,13 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
             ),
         )),
         _ => {}
+    }
+    if let Some((target, queued, age)) = stats.push_backlog.first() {
+        let age = humantime::format_duration(Duration::from_secs(age.as_secs()));
+        problems.push((
+            State::Warning,
+            format!("push target {target}: {queued} records unsent for {age}"),
+        ));
     }
     if new_skips > 0 {
         let message = format!("{new_skips} runs skipped: checks cannot keep their interval");
@@ -217,5 +227,22 @@ mod tests {
             result.summary
         );
         assert!(!result.perfdata.iter().any(|p| p.label == "pull_cert_validity"));
+    }
+
+    #[test]
+    fn an_old_push_backlog_warns() {
+        let backlog = vec![("central".into(), 120, Duration::from_secs(420))];
+        let mut stats = AgentStats { push_backlog: backlog, ..AgentStats::default() };
+        let result = run(&mut stats, 5, SystemTime::now());
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result
+                .summary
+                .starts_with("AGENT WARNING - push target central: 120 records unsent for 7m"),
+            "{}",
+            result.summary
+        );
+        stats.push_backlog.clear();
+        assert_eq!(run(&mut stats, 5, SystemTime::now()).state, State::Ok);
     }
 }

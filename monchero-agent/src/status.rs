@@ -17,6 +17,7 @@ use crate::cli::StatusArgs;
 use crate::color::Palette;
 use crate::config;
 use crate::control::{self, ClientError, Request, Response};
+use crate::push::TargetHealth;
 use crate::render::sanitize;
 use crate::state_file::ChangeRecord;
 use crate::state_file::StateFile;
@@ -207,6 +208,9 @@ pub fn render(
         );
         writeln!(out, "{}", line.style(palette.state(State::Warning)))?;
     }
+    for target in &report.push {
+        write_push(out, target, palette, now)?;
+    }
     if let Some(changes) = &report.changes {
         writeln!(out)?;
         if changes.is_empty() {
@@ -267,6 +271,55 @@ fn write_row(
         }
     }
     writeln!(out)
+}
+
+/// One push target: `push central  12 queued (oldest 40s)  sent 3s ago`,
+/// with the last error and what was lost when there is any.
+fn write_push(
+    out: &mut impl Write,
+    target: &TargetHealth,
+    palette: &Palette,
+    now: SystemTime,
+) -> io::Result<()> {
+    let since = |time: Option<SystemTime>| {
+        time.map_or_else(|| "never".to_owned(), |t| format!("{} ago", ago(&rfc3339(t), now)))
+    };
+    let oldest = match target.oldest_unsent {
+        Some(time) if target.queued > 0 => format!(" (oldest {})", ago(&rfc3339(time), now)),
+        _ => String::new(),
+    };
+    let state = match target.oldest_unsent.and_then(|t| now.duration_since(t).ok()) {
+        Some(age) if target.queued > 0 && age > crate::push::BACKLOG_WARNING => State::Warning,
+        _ => State::Ok,
+    };
+    write!(
+        out,
+        "{}  {}  {}  last sent {}",
+        format_args!("push {}", target.name).style(palette.strong()),
+        format_args!("{} queued{oldest}", target.queued).style(palette.state(state)),
+        target.url.style(palette.dim()),
+        since(target.last_success),
+    )?;
+    let lost: Vec<String> = [
+        (target.evicted, "dropped by spool_max"),
+        (target.damaged, "damaged stretches skipped"),
+        (target.write_failed, "not spooled (write failed)"),
+        (target.rejected, "rejected by the server"),
+    ]
+    .iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{count} {what}"))
+    .collect();
+    if !lost.is_empty() {
+        write!(out, "  {}", lost.join(", ").style(palette.state(State::Warning)))?;
+    }
+    writeln!(out)?;
+    if let Some(error) = &target.last_error {
+        let line =
+            format!("  last error {}: {}", since(target.last_error_at), sanitize(error, false));
+        writeln!(out, "{}", line.style(palette.state(State::Warning)))?;
+    }
+    Ok(())
 }
 
 fn write_change(out: &mut impl Write, change: &ChangeRecord, palette: &Palette) -> io::Result<()> {

@@ -11,6 +11,7 @@ use monchero_core::tracker::StateType;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionRecord;
+use crate::push::TargetHealth;
 use crate::state_file::{ChangeRecord, Snapshot};
 
 /// The contract's `status --json` object, plus agent details.
@@ -32,6 +33,10 @@ pub struct StatusReport {
     /// when asked for (`status --changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Vec<ChangeRecord>>,
+    /// Each push target's health; only from a running daemon, and only
+    /// when `[[push]]` targets are configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<TargetHealth>,
 }
 
 /// The daemon that produced the data.
@@ -129,6 +134,7 @@ impl StatusReport {
             deliveries_pending: snapshot.deliveries_pending,
             checks,
             changes,
+            push: Vec::new(),
         }
     }
 

@@ -15,6 +15,9 @@
 //! - [`backoff`]: how long to wait before retrying a delivery;
 //! - [`metric_name`]: the Prometheus name, type and base unit of a perfdata
 //!   item;
+//! - `spool` (feature `spool`, on by default): the durable on-disk queue of
+//!   records waiting to be pushed to a server, with checksums, batched fsync
+//!   and a size bound;
 //! - [`event`]: what actions receive on a hard change or flapping, and the
 //!   triggers they subscribe to;
 //! - [`template`]: `{{field}}` templates over an event, for notification
@@ -65,6 +68,8 @@ pub mod result;
 #[cfg(feature = "runner")]
 pub mod runner;
 pub mod schedule;
+#[cfg(feature = "spool")]
+pub mod spool;
 pub mod state;
 pub mod template;
 pub mod threshold;

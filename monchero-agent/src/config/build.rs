@@ -9,6 +9,8 @@
 //! entry that could not be built is left out of the later cross-checks
 //! rather than reported again.
 
+mod push;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
@@ -26,7 +28,7 @@ use toml::de::{DeTable, DeValue};
 use super::duration::HumanDuration;
 use super::error::{Diagnostics, SourceFile, closest};
 use super::raw::{
-    Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, Section, deserialize_table,
+    Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, RawPush, Section, deserialize_table,
 };
 use super::{
     ActionConfig, ActionKind, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config,
@@ -103,6 +105,7 @@ struct Tables {
     pull: Option<(RawPull, usize, Vec<String>)>,
     /// `[metrics]`, where its header is, and its keys already reported.
     metrics: Option<(RawMetrics, usize, Vec<String>)>,
+    pushes: Vec<Entry<RawPush>>,
 }
 
 /// `[agent]`'s defaults for every check.
@@ -157,12 +160,13 @@ impl Loader {
         }
         self.unused_actions(&tables);
         let (pull, metrics) = self.listeners(&tables);
+        let push = self.pushes(&tables.pushes, &agent);
 
         let (errors, warnings) = self.diags.finish();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Ok(Config { source, agent, checks, actions, pull, metrics, warnings })
+        Ok(Config { source, agent, checks, actions, pull, metrics, push, warnings })
     }
 
     /// `[pull]` and `[metrics]`, which only the main file can have.
@@ -1058,7 +1062,14 @@ fn read_tables(
                     }
                 }
             }
-            (kind @ ("check" | "action"), _) => {
+            ("push", DeValue::Array(items)) => {
+                for item in items.iter() {
+                    if let Some(entry) = entry(file, item, Section::Push, &mut report) {
+                        tables.pushes.push(entry);
+                    }
+                }
+            }
+            (kind @ ("check" | "action" | "push"), _) => {
                 let message = format!(
                     "{kind} must be written [[{kind}]], with double brackets: each {kind} is one \
                      entry of a list"
@@ -1078,7 +1089,11 @@ fn entry<T: for<'i> serde::Deserialize<'i>>(
     section: Section,
     report: &mut dyn FnMut(usize, String),
 ) -> Option<Entry<T>> {
-    let kind = if section == Section::Check { "check" } else { "action" };
+    let kind = match section {
+        Section::Check => "check",
+        Section::Push => "push",
+        _ => "action",
+    };
     let DeValue::Table(table) = item.get_ref() else {
         let message =
             format!("each {kind} must be a table: write [[{kind}]] and its keys below it");
@@ -1113,12 +1128,14 @@ fn top_level_message(key: &str, file: usize, main: &str) -> String {
             "{unknown}; {key:?} belongs in a [[check]] or an [[action]]; is the header missing \
              above it?"
         )
-    } else if let Some(close) = closest(key, &["agent", "check", "action", "pull", "metrics"]) {
+    } else if let Some(close) =
+        closest(key, &["agent", "check", "action", "pull", "metrics", "push"])
+    {
         format!("{unknown}: did you mean {close:?}?")
     } else {
         format!(
-            "{unknown}; a config has only [agent], [[check]], [[action]], [pull] and [metrics] \
-             tables"
+            "{unknown}; a config has only [agent], [[check]], [[action]], [pull], [metrics] \
+             and [[push]] tables"
         )
     }
 }

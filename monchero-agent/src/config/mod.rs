@@ -16,6 +16,7 @@ mod error;
 pub mod paths;
 mod pull;
 mod raw;
+mod size;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
@@ -54,6 +55,8 @@ pub struct Config {
     pub pull: Option<PullConfig>,
     /// `[metrics]`: `/metrics` over plain HTTP; off when absent.
     pub metrics: Option<MetricsConfig>,
+    /// Every `[[push]]` target, in the same order.
+    pub push: Vec<PushConfig>,
     /// Problems that do not stop the agent, e.g. a plugin not installed yet
     /// (its check reports UNKNOWN until it is).
     pub warnings: Vec<ConfigError>,
@@ -271,6 +274,37 @@ pub enum SmtpTls {
     Opportunistic,
     /// Plain text (a relay on localhost).
     Never,
+}
+
+/// One `[[push]]`: a server that results and state changes are delivered
+/// to, through a spool of their own (see `crate::push`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushConfig {
+    /// Unique among the targets; names the spool directory
+    /// (`STATE_DIR/spool/NAME`).
+    pub name: String,
+    /// Where batches are POSTed: https, or http to a loopback address.
+    pub url: reqwest::Url,
+    /// The identity sent with every batch; default `[agent] hostname`.
+    pub agent: String,
+    /// The CA the server's certificate must chain to instead of the
+    /// system's roots (pinning).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// A file holding a bearer token.
+    pub token_file: Option<PathBuf>,
+    /// How often the spool is flushed and a batch sent; default 10 s.
+    pub interval: Duration,
+    /// A heartbeat record goes out after this long without any record;
+    /// default 60 s.
+    pub heartbeat: Duration,
+    /// Limit on connecting and on each request; default 10 s.
+    pub timeout: Duration,
+    /// Most records in one batch; default 500.
+    pub batch_max: usize,
+    /// The spool's bound in bytes; default 64 MiB.
+    pub spool_max: u64,
 }
 
 /// A kind of event an action subscribes to; the names are the config's.

@@ -16,6 +16,7 @@ use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
 use super::duration::HumanDuration;
 use super::error::closest;
+use super::size::ByteSize;
 
 type Duration = Option<Spanned<HumanDuration>>;
 type Strings = Option<Vec<Spanned<String>>>;
@@ -91,6 +92,24 @@ pub(super) struct RawAction {
     pub username: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub sendmail: Option<Spanned<String>>,
+}
+
+/// One `[[push]]`: a server the agent sends results and changes to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPush {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub agent: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub interval: Duration,
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+    pub batch_max: Option<Spanned<usize>>,
+    pub spool_max: Option<Spanned<ByteSize>>,
 }
 
 /// `[pull]`: the mTLS API listener.
@@ -182,6 +201,7 @@ pub(super) enum Section {
     Action,
     Pull,
     Metrics,
+    Push,
 }
 
 impl Section {
@@ -260,6 +280,20 @@ impl Section {
                 "max_connections",
             ],
             Section::Metrics => &["listen", "allow_remote"],
+            Section::Push => &[
+                "name",
+                "url",
+                "agent",
+                "ca_file",
+                "cert_file",
+                "key_file",
+                "token_file",
+                "interval",
+                "heartbeat",
+                "timeout",
+                "batch_max",
+                "spool_max",
+            ],
         }
     }
 
@@ -460,6 +494,7 @@ mod tests {
         assert_eq!(serde_keys::<RawAction>(), Section::Action.keys());
         assert_eq!(serde_keys::<RawPull>(), Section::Pull.keys());
         assert_eq!(serde_keys::<RawMetrics>(), Section::Metrics.keys());
+        assert_eq!(serde_keys::<RawPush>(), Section::Push.keys());
     }
 
     #[test]

@@ -890,3 +890,45 @@ fn the_ready_templates_in_the_docs_load_and_make_valid_json() {
     }
     assert_eq!(json_bodies, 3, "Slack, Telegram and Teams");
 }
+
+#[test]
+fn push_targets_get_defaults_and_the_agent_s_hostname() {
+    let config = parsed(
+        "[agent]\nhostname = \"web-1\"\n[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\n\
+         [[push]]\nname = \"central\"\nurl = \"https://monitor.example.net/v1/push\"\n\
+         [[push]]\nname = \"local\"\nurl = \"http://127.0.0.1:8080/v1/push\"\nagent = \"w1\"\n\
+         interval = \"1s\"\nbatch_max = 50\nspool_max = \"1MiB\"\n",
+    );
+    let [central, local] = &config.push[..] else { panic!("{:?}", config.push) };
+    assert_eq!(central.agent, "web-1");
+    assert_eq!(central.interval, Duration::from_secs(10));
+    assert_eq!(central.heartbeat, Duration::from_secs(60));
+    assert_eq!(central.timeout, Duration::from_secs(10));
+    assert_eq!((central.batch_max, central.spool_max), (500, 64 << 20));
+    assert_eq!(local.agent, "w1");
+    assert_eq!(
+        (local.interval, local.batch_max, local.spool_max),
+        (Duration::from_secs(1), 50, 1 << 20)
+    );
+}
+
+#[test]
+fn push_mistakes_are_reported_where_they_are() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\n\
+                [[push]]\nname = \"central\"\nurl = \"http://monitor.example.net/v1/push\"\n\
+                cert_file = \"/nonexistent/client.pem\"\nspool_max = \"1KiB\"\nintervall = \"5s\"\n\
+                [[push]]\nname = \"bad/name\"\n\
+                [[push]]\nname = \"t\"\nurl = \"https://x\"\ntoken_file = \"/nonexistent/token\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            "/etc/monchero/agent.toml:6:7: url \"http://monitor.example.net/v1/push\" uses plain http, which would send results unencrypted over the network; use https (http is accepted only for 127.0.0.1, ::1 and localhost)",
+            "/etc/monchero/agent.toml:7:13: cert_file needs key_file: add the client certificate's private key",
+            "/etc/monchero/agent.toml:8:13: spool_max must be at least 16KiB (1024 bytes given): it bounds the backlog kept while the server is unreachable",
+            "/etc/monchero/agent.toml:9:1: unknown key \"intervall\" in [[push]] \"central\": did you mean \"interval\"?",
+            "/etc/monchero/agent.toml:10:1: [[push]] \"bad/name\" has no url; add e.g. url = \"https://monitor.example.net/v1/push\"",
+            "/etc/monchero/agent.toml:11:8: push name \"bad/name\" names its spool directory, so it may only have letters, digits, \".\", \"_\" and \"-\" (and not start with \".\")",
+            "/etc/monchero/agent.toml:15:14: cannot read token_file /nonexistent/token: No such file or directory (os error 2)",
+        ]
+    );
+}

@@ -275,8 +275,8 @@ impl Loader {
     }
 
     /// A PEM file of CA certificates, checked now so a typo is a config
-    /// error rather than a failed delivery.
-    fn ca_file(&mut self, file: usize, path: &Spanned<String>) -> Option<PathBuf> {
+    /// error rather than a failed delivery (or push).
+    pub(super) fn ca_file(&mut self, file: usize, path: &Spanned<String>) -> Option<PathBuf> {
         let full = self.absolute(path.get_ref());
         let problem = match std::fs::read(&full) {
             Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {

@@ -1,0 +1,176 @@
+//! The HTTP side of push: one reqwest client per target (rustls, the
+//! pinned CA or the system roots, a client certificate or a bearer token),
+//! and what each answer of the server means for the batch.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use serde::Deserialize;
+
+use super::batch::Batch;
+use crate::config::PushConfig;
+
+/// The longest Retry-After honoured: a server asking for more is more
+/// likely wrong than right, and the backlog would grow for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// What the server made of one batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: everything up to this sequence number is stored.
+    Acked(u64),
+    /// 429 or 503: try again after this long (Retry-After), or after the
+    /// backoff when the server did not say.
+    Busy(Option<Duration>),
+    /// 413, 400, 415 or 422: this batch cannot be taken as it is.
+    Rejected(String),
+    /// Another 4xx (401, 403, 404...): the configuration is wrong; retried
+    /// slowly so it works again once fixed on either side.
+    Refused(String),
+    /// No answer, a 5xx, or an answer that is not the protocol's.
+    Failed(String),
+}
+
+/// A push target's HTTP client.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+}
+
+/// The success answer.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    acked: u64,
+}
+
+impl Client {
+    /// The client for `target`, reading its CA, certificate, key and token
+    /// files (checked already by the config; read again in case they were
+    /// replaced, e.g. a renewed certificate).
+    pub fn new(target: &PushConfig) -> anyhow::Result<Client> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(target.timeout)
+            .timeout(target.timeout)
+            .user_agent(concat!("monchero/", env!("CARGO_PKG_VERSION")))
+            .http1_only();
+        if let Some(path) = &target.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read ca_file {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("ca_file {} is not PEM", path.display()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some((cert, key)) = &target.client_cert {
+            let mut pem = std::fs::read(cert)
+                .with_context(|| format!("cannot read cert_file {}", cert.display()))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(key)
+                    .with_context(|| format!("cannot read key_file {}", key.display()))?,
+            );
+            let identity = reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!(
+                    "{} and {} are not a PEM certificate and key",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        let token = match &target.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read token_file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let http = builder.build().context("cannot set up the HTTPS client")?;
+        Ok(Client { http, url: target.url.clone(), token })
+    }
+
+    /// POSTs `batch` and classifies the answer.
+    pub async fn send(&self, batch: &Batch) -> Outcome {
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(batch.body.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Outcome::Failed(describe(&error)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+        let text = response.text().await.unwrap_or_default();
+        classify(status, retry_after, &text)
+    }
+}
+
+/// What an answer means; see `docs/push-protocol.md`, "The answer".
+fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Outcome {
+    let said = || {
+        let body: String = body.trim().chars().take(200).collect();
+        if body.is_empty() { status.to_string() } else { format!("{status}: {body}") }
+    };
+    match status.as_u16() {
+        200..=299 => match serde_json::from_str::<Answer>(body) {
+            Ok(answer) => Outcome::Acked(answer.acked),
+            Err(_) => Outcome::Failed(format!(
+                "the server answered {status} without {{\"acked\": N}}; is the url a push \
+                 receiver?"
+            )),
+        },
+        429 | 503 => Outcome::Busy(retry_after),
+        400 | 413 | 415 | 422 => Outcome::Rejected(said()),
+        400..=499 => Outcome::Refused(said()),
+        _ => Outcome::Failed(said()),
+    }
+}
+
+/// A transport error with its causes, which reqwest keeps in `source()`.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_what_the_protocol_says() {
+        let ok = StatusCode::OK;
+        assert_eq!(classify(ok, None, r#"{"acked": 42}"#), Outcome::Acked(42));
+        assert!(matches!(classify(ok, None, "hello"), Outcome::Failed(_)));
+        let secs = Some(Duration::from_secs(7));
+        assert_eq!(classify(StatusCode::SERVICE_UNAVAILABLE, secs, ""), Outcome::Busy(secs));
+        assert_eq!(classify(StatusCode::TOO_MANY_REQUESTS, None, ""), Outcome::Busy(None));
+        assert!(matches!(classify(StatusCode::PAYLOAD_TOO_LARGE, None, ""), Outcome::Rejected(_)));
+        assert_eq!(
+            classify(StatusCode::UNAUTHORIZED, None, "bad token\n"),
+            Outcome::Refused("401 Unauthorized: bad token".into())
+        );
+        assert!(matches!(classify(StatusCode::BAD_GATEWAY, None, ""), Outcome::Failed(_)));
+    }
+}
