@@ -160,14 +160,7 @@ pub enum ClientError {
 pub fn request(path: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
     let mut stream = match UnixStream::connect(path) {
         Ok(stream) => stream,
-        Err(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Err(ClientError::NotRunning);
-        }
+        Err(error) if gone(&error) => return Err(ClientError::NotRunning),
         Err(error) => {
             let error =
                 anyhow::Error::new(error).context(format!("cannot connect to {}", path.display()));
@@ -187,5 +180,22 @@ pub fn request(path: &Path, request: &Request, timeout: Duration) -> Result<Resp
     };
     exchange()
         .with_context(|| format!("talking to the daemon on {}", path.display()))
-        .map_err(ClientError::Failed)
+        .map_err(|error| match error.downcast_ref::<io::Error>() {
+            Some(io_error) if gone(io_error) => ClientError::NotRunning,
+            _ => ClientError::Failed(error),
+        })
+}
+
+/// The error says no daemon is there. Besides a missing socket or a refused
+/// connection, a reset or broken pipe: a daemon killed while it spawned a
+/// plugin leaves the listening socket open in the child until its exec
+/// closes it, and a connection made meanwhile is then reset.
+fn gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+    )
 }
