@@ -178,12 +178,12 @@ pub fn request(path: &Path, request: &Request, timeout: Duration) -> Result<Resp
         anyhow::ensure!(!line.is_empty(), "the daemon closed the connection without answering");
         Ok(serde_json::from_str(&line)?)
     };
-    exchange()
-        .with_context(|| format!("talking to the daemon on {}", path.display()))
-        .map_err(|error| match error.downcast_ref::<io::Error>() {
+    exchange().with_context(|| format!("talking to the daemon on {}", path.display())).map_err(
+        |error| match error.downcast_ref::<io::Error>() {
             Some(io_error) if gone(io_error) => ClientError::NotRunning,
             _ => ClientError::Failed(error),
-        })
+        },
+    )
 }
 
 /// The error says no daemon is there. Besides a missing socket or a refused

@@ -480,6 +480,31 @@ pub(super) fn percent_limit_with_text(text: &str) -> Result<Written, String> {
     Percent::parse(text).map(|percent| (Limit::Percent(percent.value), text.to_owned()))
 }
 
+/// A TCP or UDP port: 1 to 65535.
+pub(super) fn parse_port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or_else(|| format!("{text:?} is not a port number (1-65535)"))
+}
+
+/// A response time level: seconds, above zero (`-w 2.5`).
+pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds (write e.g. 2.5)"))
+}
+
+/// A run's own time limit: seconds, above zero, at most an hour (`-t 10`).
+pub(super) fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds up to 3600 (write e.g. 2.5)"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -41,10 +41,9 @@ use std::time::{Duration, Instant};
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use super::args::{Command, Spec, parse_size};
+use super::args::{Command, Spec, parse_port, parse_seconds, parse_size};
 use super::conn::{self, Failure, Stream, Target, Timings, TlsTarget, phase};
 use super::http_response::{self, ReadError, Response};
-use super::tcp::{parse_port, parse_seconds};
 use super::tls::{ExpiryDays, unix_now};
 use super::{BuiltinError, Outcome, human_bytes, perf};
 use crate::state::State;

@@ -39,7 +39,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::args::{Command, RangeLevel, Spec, range_thresholds};
+use super::args::{Command, RangeLevel, Spec, parse_port, parse_timeout, range_thresholds};
 use super::sntp::{self, Failure, LEAP_UNSYNCHRONISED, Reply, Sample};
 use super::{BuiltinError, Outcome, io_error_text, perf, round_to};
 use crate::state::State;
@@ -227,21 +227,6 @@ fn unusable(reply: &Reply) -> Option<String> {
     } else {
         None
     }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    text.parse::<u16>()
-        .ok()
-        .filter(|port| *port > 0)
-        .ok_or_else(|| format!("{text:?} is not a port number (1-65535)"))
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds up to 3600 (write e.g. 2.5)"))
 }
 
 fn parse_offset(text: &str) -> Result<f64, String> {

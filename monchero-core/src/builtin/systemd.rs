@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::args::{Command, RangeLevel, Spec, range_thresholds};
+use super::args::{Command, RangeLevel, Spec, parse_timeout, range_thresholds};
 use super::systemd_bus::{self, Answer, BusError, Query, UnitState};
 use super::{BuiltinError, Outcome, SUMMARY_MAX, perf};
 use crate::state::State;
@@ -229,14 +229,6 @@ fn unit_name(text: &str) -> Result<String, String> {
     }
     let typed = text.rsplit_once('.').is_some_and(|(_, suffix)| UNIT_TYPES.contains(&suffix));
     Ok(if typed { text.to_owned() } else { format!("{text}.service") })
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds up to 3600 (write e.g. 2.5)"))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::args::{Command, Spec};
+use super::args::{Command, Spec, parse_port, parse_seconds};
 use super::conn::{self, Failure, Stream, Target, Timings, TlsTarget, phase};
 use super::tls::{ExpiryDays, unix_now};
 use super::{BuiltinError, Outcome, perf};
@@ -283,20 +283,6 @@ impl Tcp {
             }
         }
     }
-}
-
-pub(super) fn parse_port(text: &str) -> Result<u16, String> {
-    text.parse::<u16>()
-        .ok()
-        .filter(|port| *port > 0)
-        .ok_or_else(|| format!("{text:?} is not a port number (1-65535)"))
-}
-
-pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds (write e.g. 2.5)"))
 }
 
 #[cfg(test)]
