@@ -20,8 +20,9 @@ Pass (exit 0) when, after the warm-up (the first third of the run):
 Otherwise it prints which figure failed and exits 1.
 
 Usage: bench/soak.py [--minutes 30] [--checks 2000] [--binary PATH]
-(`.ci/run` runs a 3-minute version against the release build of the
-packaging step.)
+(Not in `.ci/run` yet: each sample's `status --json` makes the daemon
+build a reply of several MiB, and glibc keeps or returns that memory at
+random, which moves the RSS verdict.)
 Needs: monitoring-plugins-basic (check_dummy).
 """
 
