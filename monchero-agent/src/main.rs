@@ -23,6 +23,7 @@ mod notify;
 mod pull;
 mod push;
 mod render;
+mod retry_after;
 mod self_check;
 mod state_file;
 mod status;

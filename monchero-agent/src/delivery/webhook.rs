@@ -12,10 +12,11 @@ use anyhow::Context;
 use monchero_core::event::Event;
 use monchero_core::template::Escape;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::Attempt;
 use crate::config::WebhookConfig;
+use crate::retry_after;
 
 /// A configured webhook and its HTTP client.
 #[derive(Debug)]
@@ -75,11 +76,7 @@ impl Webhook {
         let request = self.client.request(method, &self.config.url).headers(headers).body(body);
         match request.send().await {
             Ok(response) => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| retry_after(value, SystemTime::now()));
+                let retry_after = retry_after::from_headers(response.headers(), SystemTime::now());
                 verdict(response.status(), retry_after)
             }
             // Hook URLs often hold the secret (Slack, Telegram): keep them
@@ -104,17 +101,6 @@ pub fn verdict(status: StatusCode, retry_after: Option<Duration>) -> Attempt {
         // 1xx and 3xx (redirects are followed, so one here is a loop).
         Attempt::Retry { summary, after: None }
     }
-}
-
-/// A `Retry-After` value (RFC 9110 §10.2.3): delay seconds or an HTTP date,
-/// as a wait from `now`. A date in the past is no wait; garbage is `None`.
-pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default())
 }
 
 /// A transport error in a sysadmin's words, with its cause chain.
@@ -143,20 +129,6 @@ fn describe(error: &reqwest::Error) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
-        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2026 07:29:30 GMT", now),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(retry_after("-5", now), None);
-    }
 
     #[test]
     fn statuses_map_to_delivered_retried_or_failed_for_good() {

@@ -2,15 +2,16 @@
 //! pinned CA or the system roots, a client certificate or a bearer token),
 //! and what each answer of the server means for the batch.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use serde::Deserialize;
 
 use super::batch::Batch;
 use crate::config::PushConfig;
+use crate::retry_after;
 
 /// The longest Retry-After honoured: a server asking for more is more
 /// likely wrong than right, and the backlog would grow for hours.
@@ -110,12 +111,8 @@ impl Client {
             Err(error) => return Outcome::Failed(describe(&error)),
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+        let retry_after = retry_after::from_headers(response.headers(), SystemTime::now())
+            .map(|wait| wait.min(MAX_RETRY_AFTER));
         let text = response.text().await.unwrap_or_default();
         classify(status, retry_after, &text)
     }
