@@ -1,11 +1,21 @@
 #!/usr/bin/env python3
 """Monchero side by side with Nagios Core 4, Icinga 2 and Monit.
 
-Every system runs the same workload, one after the other on this machine:
-K services of `check_dummy 0 "OK - fine | load=0.5;1;2;0;"` every INTERVAL
-seconds, a warm-up, then a measured window. Each daemon is started by hand
-with a config in a temp directory and stopped by PID, and is measured from
-outside, the same way for all:
+Every system runs the same workload: K services of
+`check_dummy 0 "OK - fine | load=0.5;1;2;0;"`, a warm-up, then a measured
+window. Three modes:
+
+- `steady` (default): every system at the same INTERVAL, all running at
+  the same time, so the noise of the machine falls on all alike;
+- `idle`: the same, side by side, at a long interval: the footprint of an
+  agent that mostly waits (RSS, CPU per minute);
+- `throughput`: one system at a time, each at the shortest interval it
+  allows (Nagios's and Icinga 2's intervals and Monit's cycle are whole
+  seconds; Monchero's are not), measuring how many checks it gets through
+  against the spawn limit with 2 workers.
+
+Each daemon is started by hand with a config in a temp directory and
+stopped by PID, and is measured from outside, the same way for all:
 
 - its own CPU: utime+stime from /proc of every process of the daemon
   (Nagios's worker processes, Icinga 2's umbrella and spawn helper), the
@@ -20,14 +30,16 @@ plugin with stdout on a pipe and reaps it) runs in the same invocation, so
 every figure is also a ratio to the least a parent can spend per
 execution.
 
-Usage: bench/peers.py [--checks 1000] [--interval 10] [--warmup 20]
-                      [--window 60] [--systems monchero,nagios,icinga2,monit]
-                      [--svg FILE]
+Usage: bench/peers.py [--mode steady|idle|throughput] [--checks 1000]
+                      [--interval 10] [--warmup 20] [--window 60]
+                      [--systems monchero,nagios,icinga2,monit]
+                      [--svg FILE] [--json FILE]
 Needs root (PID namespaces), monitoring-plugins-basic, a C compiler, and
 for the peers: nagios4-core, icinga2-bin, monit (apt-get install).
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -48,7 +60,7 @@ def monchero_config(work, checks, interval):
              "max_concurrent = 64\nmax_check_spread = \"10s\"\n"]
     for i in range(checks):
         lines.append(f'[[check]]\nname = "dummy-{i}"\n'
-                     f"command = \"{PLUGIN} 0 '{OUTPUT}'\"\ninterval = \"{interval}s\"\n")
+                     f"command = \"{PLUGIN} 0 '{OUTPUT}'\"\ninterval = \"{round(interval * 1000)}ms\"\n")
     path = os.path.join(work, "agent.toml")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -240,62 +252,122 @@ def sample(namespace, holder):
     return cpu, rss, hwm, int(last_pid)
 
 
-def run_system(key, args):
-    label, configure = SYSTEMS[key]
-    work = tempfile.mkdtemp(prefix=f"peers-{key}-")
-    command = configure(work, args.checks, args.interval)
-    if not os.path.exists(command[0]):
-        print(f"{label}: {command[0]} is missing, skipped", file=sys.stderr)
-        return None
-    log = open(os.path.join(work, "stderr.log"), "w")
-    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *command],
-                              stdout=log, stderr=log, cwd=work)
-    try:
+# The shortest interval each system takes: Nagios's `interval_length` and
+# Icinga 2's and Monit's schedules count whole seconds; Monchero's
+# intervals are durations (50 ms keeps 1000 checks past any spawn limit).
+SHORTEST = {"monchero": 0.05, "nagios": 1, "icinga2": 1, "monit": 1}
+
+
+class Running:
+    """One daemon started in a PID namespace of its own."""
+
+    def __init__(self, key, checks, interval):
+        self.label, configure = SYSTEMS[key]
+        self.work = tempfile.mkdtemp(prefix=f"peers-{key}-")
+        command = configure(self.work, checks, interval)
+        self.holder = None
+        if not os.path.exists(command[0]):
+            print(f"{self.label}: {command[0]} is missing, skipped", file=sys.stderr)
+            return
+        log = open(os.path.join(self.work, "stderr.log"), "w")
+        self.holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *command],
+                                       stdout=log, stderr=log, cwd=self.work)
         time.sleep(0.5)
-        children = subprocess.run(["pgrep", "-P", str(holder.pid)],
+        children = subprocess.run(["pgrep", "-P", str(self.holder.pid)],
                                   capture_output=True, text=True).stdout.split()
-        if holder.poll() is not None or not children:
-            print(f"{label}: did not start, see {work}/stderr.log", file=sys.stderr)
-            return None
-        daemon = int(children[0])
-        namespace = pid_namespace(daemon)
-        time.sleep(args.warmup)
-        cpu0, _, _, pids0 = sample(namespace, daemon)
-        t0 = time.monotonic()
-        time.sleep(args.window)
-        cpu1, rss, hwm, pids1 = sample(namespace, daemon)
-        elapsed = time.monotonic() - t0
+        if self.holder.poll() is not None or not children:
+            print(f"{self.label}: did not start, see {self.work}/stderr.log", file=sys.stderr)
+            self.stop(keep=True)
+            return
+        self.daemon = int(children[0])
+        self.namespace = pid_namespace(self.daemon)
+
+    def started(self):
+        return self.holder is not None
+
+    def sample(self):
+        return sample(self.namespace, self.daemon), time.monotonic()
+
+    def stop(self, keep=False):
+        if self.holder is not None:
+            self.holder.send_signal(signal.SIGTERM)
+            try:
+                self.holder.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.holder.kill()
+                self.holder.wait()
+            self.holder = None
+        if not keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def measure(systems, warmup, window):
+    """Samples every running system before and after the same window."""
+    time.sleep(warmup)
+    before = [system.sample() for system in systems]
+    time.sleep(window)
+    after = [system.sample() for system in systems]
+    rows = []
+    for system, ((cpu0, _, _, pids0), t0), ((cpu1, rss, hwm, pids1), t1) in zip(
+            systems, before, after):
+        # One PID per plugin run, minus the one `nsenter ... cat` of a sample.
+        runs = pids1 - pids0 - 1
+        elapsed = t1 - t0
+        rows.append({
+            "system": system.label,
+            "checks_per_s": runs / elapsed,
+            "cpu_ms_per_check": cpu_ms(cpu1 - cpu0, runs),
+            "cpu_s_per_minute": (cpu1 - cpu0) * 60 / elapsed,
+            "rss_mib": rss,
+            "peak_rss_mib": hwm,
+        })
+    return rows
+
+
+def side_by_side(keys, args):
+    systems = [Running(key, args.checks, args.interval) for key in keys]
+    running = [system for system in systems if system.started()]
+    try:
+        return measure(running, args.warmup, args.window)
     finally:
-        holder.send_signal(signal.SIGTERM)
+        for system in systems:
+            system.stop()
+
+
+def one_at_a_time(keys, args):
+    rows = []
+    for key in keys:
+        system = Running(key, args.checks, SHORTEST[key])
         try:
-            holder.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait()
-    # One PID per plugin run, minus the one `nsenter ... cat` of the sample.
-    runs = pids1 - pids0 - 1
-    shutil.rmtree(work, ignore_errors=True)
-    return {
-        "system": label,
-        "checks_per_s": runs / elapsed,
-        "cpu_ms_per_check": cpu_ms(cpu1 - cpu0, runs),
-        "rss_mib": rss,
-        "peak_rss_mib": hwm,
-    }
+            if system.started():
+                rows.extend(measure([system], args.warmup, args.window))
+                rows[-1]["interval_s"] = SHORTEST[key]
+        finally:
+            system.stop()
+    return rows
 
 
 def cpu_ms(cpu, runs):
     return cpu * 1000 / runs if runs > 0 else float("nan")
 
 
-def spawn_floor(work):
+def spawn_floor(work, workers, command=(PLUGIN, "0", OUTPUT)):
+    """The spawn limit: `workers` copies of spawn_floor at once. Returns the
+    parent CPU per execution (ms) and the executions per second of all."""
     binary = os.path.join(work, "spawn_floor")
-    subprocess.run(["cc", "-O2", "-o", binary, os.path.join(ROOT, "bench", "spawn_floor.c")],
-                   check=True)
-    out = subprocess.run([binary, "2000", PLUGIN, "0", OUTPUT],
-                         capture_output=True, text=True, check=True).stdout
-    values = dict(kv.split("=") for kv in out.split())
-    return float(values["cpu_per_exec_ms"]), float(values["execs_per_sec"])
+    if not os.path.exists(binary):
+        subprocess.run(["cc", "-O2", "-o", binary,
+                        os.path.join(ROOT, "bench", "spawn_floor.c")], check=True)
+    procs = [subprocess.Popen([binary, "2000", *command], stdout=subprocess.PIPE, text=True)
+             for _ in range(workers)]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            sys.exit(f"spawn_floor failed with {proc.returncode}")
+        results.append(dict(kv.split("=") for kv in out.split()))
+    cpu = sum(float(r["cpu_per_exec_ms"]) for r in results) / workers
+    return cpu, sum(float(r["execs_per_sec"]) for r in results)
 
 
 def svg_chart(rows, floor_ms, path):
@@ -328,14 +400,29 @@ def svg_chart(rows, floor_ms, path):
         f.write("\n".join(parts))
 
 
+def floors():
+    work = tempfile.mkdtemp(prefix="peers-")
+    try:
+        return {
+            "check_dummy_1": spawn_floor(work, 1),
+            "check_dummy_2": spawn_floor(work, 2),
+            "true_1": spawn_floor(work, 1, ("/bin/true",)),
+            "true_2": spawn_floor(work, 2, ("/bin/true",)),
+        }
+    finally:
+        shutil.rmtree(work)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=("steady", "idle", "throughput"), default="steady")
     parser.add_argument("--checks", type=int, default=1000)
-    parser.add_argument("--interval", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=10)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--systems", default="monchero,nagios,icinga2,monit")
     parser.add_argument("--svg")
+    parser.add_argument("--json", help="write the figures to this file as well")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root: each daemon runs in a PID namespace of its own")
@@ -344,28 +431,44 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "monchero"],
                    cwd=ROOT, check=True)
 
-    work = tempfile.mkdtemp(prefix="peers-")
-    floor_ms, floor_rate = spawn_floor(work)
-    shutil.rmtree(work)
-    rows = [row for key in args.systems.split(",") if (row := run_system(key, args))]
+    limits = floors()
+    floor_ms, floor_rate = limits["check_dummy_1"]
+    keys = args.systems.split(",")
+    rows = one_at_a_time(keys, args) if args.mode == "throughput" else side_by_side(keys, args)
 
-    print(f"workload: {args.checks} checks of check_dummy every {args.interval} s, "
-          f"{args.warmup} s warm-up, {args.window} s window")
-    print(f"spawn floor: {floor_ms:.4f} ms of parent CPU per execution, {floor_rate:.0f}/s")
-    print(f"{'system':<14} {'checks/s':>9} {'CPU/check':>11} {'÷ floor':>8} {'RSS MiB':>8} {'peak':>6}")
+    if args.mode == "throughput":
+        print(f"workload: {args.checks} checks of check_dummy, each system alone at the "
+              f"shortest interval it takes, {args.warmup} s warm-up, {args.window} s window")
+    else:
+        together = "all at once" if len(rows) > 1 else "alone"
+        print(f"workload: {args.checks} checks of check_dummy every {args.interval:g} s, "
+              f"{together}, {args.warmup} s warm-up, {args.window} s window")
+    for name, (cpu, rate) in limits.items():
+        what, workers = name.rsplit("_", 1)
+        print(f"spawn limit, {what}, {workers} worker(s): {rate:.0f}/s, "
+              f"{cpu:.4f} ms of parent CPU per execution")
+    limit2 = limits["check_dummy_2"][1]
+    print(f"{'system':<14} {'checks/s':>9} {'of limit':>8} {'CPU/check':>11} {'÷ floor':>8} "
+          f"{'CPU s/min':>9} {'RSS MiB':>8} {'peak':>6}")
     for row in rows:
-        print(f"{row['system']:<14} {row['checks_per_s']:>9.1f} {row['cpu_ms_per_check']:>8.3f} ms "
-              f"{row['cpu_ms_per_check'] / floor_ms:>8.2f} {row['rss_mib']:>8.1f} {row['peak_rss_mib']:>6.1f}")
+        print(f"{row['system']:<14} {row['checks_per_s']:>9.1f} {row['checks_per_s'] / limit2:>8.0%} "
+              f"{row['cpu_ms_per_check']:>8.3f} ms {row['cpu_ms_per_check'] / floor_ms:>8.2f} "
+              f"{row['cpu_s_per_minute']:>9.2f} {row['rss_mib']:>8.1f} {row['peak_rss_mib']:>6.1f}")
     ours = next((r for r in rows if r["system"] == "Monchero"), None)
     if ours:
         for row in rows:
             if row is not ours:
                 print(f"Monchero vs {row['system']}: CPU per check "
                       f"{ours['cpu_ms_per_check'] / row['cpu_ms_per_check']:.2f}×, "
+                      f"checks/s {ours['checks_per_s'] / row['checks_per_s']:.2f}×, "
                       f"RSS {ours['rss_mib'] / row['rss_mib']:.2f}×")
     if args.svg:
         svg_chart(rows, floor_ms, args.svg)
         print(f"chart: {args.svg}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"mode": args.mode, "checks": args.checks, "interval": args.interval,
+                       "window": args.window, "limits": limits, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -731,10 +731,13 @@ impl Daemon {
             return;
         }
         self.snapshot.saved_at = SystemTime::now();
+        let encoding = Instant::now();
         let pending = match self.state_file.begin(&self.snapshot) {
             Ok(pending) => pending,
             Err(error) => return self.written(Err(error)),
         };
+        self.stats.state_writes += 1;
+        self.stats.state_encoding += encoding.elapsed();
         self.writing = Some(tokio::task::spawn_blocking(move || pending.commit()));
         self.dirty = Dirty::Clean;
         self.saved = Instant::now();

@@ -55,6 +55,12 @@ pub struct AgentStats {
     pub lateness: Lateness,
     /// The last state file write failed (disk full, permissions).
     pub state_write_error: Option<String>,
+    /// State file writes started.
+    pub state_writes: u64,
+    /// Time the main loop spent encoding the state for those writes: the
+    /// part of a write that can delay the schedule (the fsyncs and the
+    /// rename run on a blocking thread).
+    pub state_encoding: Duration,
     /// `skipped` at the previous self-check, to tell new skips from old.
     pub skipped_at_last_check: u64,
     /// When the `[pull]` certificate expires, if the API is on.
@@ -135,6 +141,8 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
         gauge("timed_out", stats.timed_out as f64, "c"),
         gauge("lateness_p50", p50.as_secs_f64(), "s"),
         gauge("lateness_p99", p99.as_secs_f64(), "s"),
+        gauge("state_writes", stats.state_writes as f64, "c"),
+        gauge("state_encoding", stats.state_encoding.as_secs_f64(), "s"),
     ];
     if let Some(rss) = rss {
         perfdata.push(gauge("rss", rss as f64, "B"));
@@ -194,6 +202,19 @@ mod tests {
         assert_eq!(result.state, State::Critical);
         assert!(result.summary.contains("cannot save state: No space left on device"));
         assert!(result.perfdata.iter().any(|p| p.label == "rss" && p.value.unwrap_or(0.0) > 0.0));
+    }
+
+    #[test]
+    fn state_writes_and_their_encoding_time_are_reported() {
+        let mut stats = AgentStats {
+            state_writes: 7,
+            state_encoding: Duration::from_millis(1500),
+            ..AgentStats::default()
+        };
+        let result = run(&mut stats, 5, SystemTime::now());
+        let value = |label: &str| result.perfdata.iter().find(|p| p.label == label).unwrap().value;
+        assert_eq!(value("state_writes"), Some(7.0));
+        assert_eq!(value("state_encoding"), Some(1.5));
     }
 
     #[test]
