@@ -286,13 +286,21 @@ fn icinga2_shows_monchero_s_results_and_gets_those_made_while_it_was_down() {
     let setup = SinkSetup::new();
     let mut icinga = Icinga::new(setup.dir());
     std::fs::write(setup.dir().join("password"), "s3cret\n").unwrap();
-    let push = format!(
-        "[[push]]\nname = \"icinga\"\nkind = \"icinga2\"\nurl = \"https://{}\"\n\
-         ca_file = \"{}\"\nusername = \"monchero\"\npassword_file = \"password\"\n\
-         create_objects = true\ninterval = \"200ms\"\nheartbeat = \"1s\"\n",
-        icinga.address,
-        icinga.ca().display()
-    );
+    std::fs::write(setup.dir().join("wrong-password"), "guessed\n").unwrap();
+    // Beside the target under test: one with a wrong password, one for a
+    // host Icinga does not know and may not create.
+    let target = |name: &str, password: &str, extra: &str| {
+        format!(
+            "[[push]]\nname = \"{name}\"\nkind = \"icinga2\"\nurl = \"https://{}\"\n\
+             ca_file = \"{}\"\nusername = \"monchero\"\npassword_file = \"{password}\"\n\
+             interval = \"200ms\"\nheartbeat = \"1s\"\n{extra}\n",
+            icinga.address,
+            icinga.ca().display()
+        )
+    };
+    let push = target("icinga", "password", "create_objects = true")
+        + &target("wrong", "wrong-password", "create_objects = true")
+        + &target("strict", "password", "host = \"nobody\"");
     let config = setup.config(&push, "");
     let agent = Agent::start(&config, setup.dir());
 
@@ -335,6 +343,23 @@ fn icinga2_shows_monchero_s_results_and_gets_those_made_while_it_was_down() {
     );
     let (status, _) = agent.status();
     assert_eq!(status["push"][0]["rejected"], 0, "{status}");
+
+    // A wrong password: nothing is dropped, the error is shown.
+    let wrong = &status["push"][1];
+    assert!(wrong["last_error"].as_str().unwrap().contains("401"), "{wrong}");
+    assert!(wrong["queued"].as_u64().unwrap() > 3, "{wrong}");
+    assert_eq!(wrong["rejected"], 0, "{wrong}");
+    // An unknown host, not to be created: its results are dropped and
+    // counted, and that is logged once per object.
+    let strict = &status["push"][2];
+    assert!(strict["rejected"].as_u64().unwrap() > 3, "{strict}");
+    assert!(strict["last_success"].is_string(), "{strict}");
+    let log = agent.log_text();
+    let missing: Vec<&str> =
+        log.lines().filter(|line| line.contains("Icinga 2 has no such object")).collect();
+    assert!(missing.iter().any(|line| line.contains("nobody!count")), "{log}");
+    assert_eq!(missing.iter().filter(|line| line.contains("nobody!count")).count(), 1, "{log}");
+    assert!(icinga.attrs("hosts/nobody").is_none());
 }
 
 // ------------------------------------------------------ Prometheus remote write

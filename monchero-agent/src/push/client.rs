@@ -73,15 +73,7 @@ struct AckedAnswer {
 impl Client {
     /// The push-protocol client for `target`.
     pub fn new(target: &PushConfig) -> anyhow::Result<Client> {
-        let token = match &target.token_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read token_file {}", path.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let token = bearer_token(target)?;
         Ok(Client { http: http_client(target)?, url: target.url.clone(), token })
     }
 
@@ -135,6 +127,14 @@ pub fn http_client(target: &PushConfig) -> anyhow::Result<reqwest::Client> {
         builder = builder.identity(identity);
     }
     builder.build().context("cannot set up the HTTPS client")
+}
+
+/// The bearer token of `target`, read from its `token_file`.
+pub fn bearer_token(target: &PushConfig) -> anyhow::Result<Option<String>> {
+    let Some(path) = &target.token_file else { return Ok(None) };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read token_file {}", path.display()))?;
+    Ok(Some(token.trim().to_owned()))
 }
 
 /// The user and password of `target`'s basic auth, read from its file.

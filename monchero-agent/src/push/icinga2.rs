@@ -138,8 +138,11 @@ fn seconds(time: SystemTime) -> f64 {
 #[derive(Debug, PartialEq)]
 enum Step {
     Done,
-    /// Icinga can never take it (no such object, a body it refuses).
+    /// Icinga can never take it (a body it refuses, an object that is
+    /// not there and is not to be created).
     Dropped,
+    /// Icinga has no such object (404), with what it said.
+    Missing(String),
     /// Stop the batch here.
     Stop(Outcome),
 }
@@ -177,7 +180,7 @@ impl Client {
         for submission in submissions {
             match self.submit(submission).await {
                 Step::Done => {}
-                Step::Dropped => dropped += 1,
+                Step::Dropped | Step::Missing(_) => dropped += 1,
                 Step::Stop(outcome) => {
                     let acked = submission.seq.checked_sub(1);
                     return Outcome::Partly { acked, dropped, rest: Box::new(outcome) };
@@ -196,11 +199,10 @@ impl Client {
     }
 
     async fn submit(&mut self, submission: &Submission) -> Step {
-        let step = self.post(submission).await;
-        let Step::Stop(Outcome::Failed(said)) = &step else { return step };
-        if !said.starts_with("404") {
-            return step;
-        }
+        let said = match self.post(submission).await {
+            Step::Missing(said) => said,
+            step => return step,
+        };
         let name = self.object_name(&submission.object);
         if !self.create_objects {
             if self.reported.insert(name.clone()) {
@@ -213,7 +215,7 @@ impl Client {
         }
         match self.post(submission).await {
             // Created a moment ago and gone again: someone deletes it.
-            Step::Stop(Outcome::Failed(said)) if said.starts_with("404") => Step::Dropped,
+            Step::Missing(_) => Step::Dropped,
             step => step,
         }
     }
@@ -284,11 +286,12 @@ impl Client {
     }
 }
 
-/// What Icinga's answer to `process-check-result` means. A 404 comes back
-/// as `Failed` with the status first, for [`Client::submit`] to decide.
+/// What Icinga's answer to `process-check-result` means; what to do about
+/// a missing object is for `Client::submit` to decide.
 fn interpret(answer: &Answer) -> Step {
     match answer.status.as_u16() {
         200..=299 => Step::Done,
+        404 => Step::Missing(answer.said()),
         // A body Icinga refuses will be refused again: retrying would
         // hold back every later result.
         400 => {
@@ -379,10 +382,10 @@ mod tests {
     fn answers_mean_done_dropped_retry_later_or_fix_the_credentials() {
         assert_eq!(answer(200, r#"{"results":[{"code":200.0}]}"#, None), Step::Done);
         assert_eq!(answer(400, "Invalid request body", None), Step::Dropped);
-        let Step::Stop(Outcome::Failed(missing)) = answer(404, "No objects found.", None) else {
-            panic!()
-        };
-        assert!(missing.starts_with("404"), "{missing}");
+        assert_eq!(
+            answer(404, r#"{"error":404,"status":"No objects found."}"#, None),
+            Step::Missing(r#"404 Not Found: {"error":404,"status":"No objects found."}"#.into())
+        );
         for status in [401, 403] {
             let Step::Stop(Outcome::Refused(said)) = answer(status, "", None) else { panic!() };
             assert!(said.contains("password_file"), "{said}");

@@ -171,17 +171,6 @@ pub struct Client {
 impl Client {
     /// The client for `target`.
     pub fn new(target: &PushConfig) -> anyhow::Result<Client> {
-        let token = match &target.token_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|error| {
-                        anyhow::anyhow!("cannot read token_file {}: {error}", path.display())
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
         // Checked by the config already.
         let headers = target
             .headers
@@ -196,7 +185,7 @@ impl Client {
         Ok(Client {
             http: client::http_client(target)?,
             url: target.url.clone(),
-            token,
+            token: client::bearer_token(target)?,
             auth: client::basic_auth(target)?,
             headers,
         })
