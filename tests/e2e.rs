@@ -34,3 +34,5 @@ mod blocked;
 mod systemd;
 // Push: delivery to the reference receiver through outages, SIGKILL and damage.
 mod push;
+// Push to Icinga 2 and to Prometheus remote write, the real servers from Debian.
+mod sinks;

@@ -256,7 +256,7 @@ fn perfdata_families(
 /// `critical_low`, `critical_high`; an `@` range (alert inside) gives
 /// `warning_inside_low` and so on. A threshold that does not parse is left
 /// out, as it is when the state is evaluated.
-fn item_limits(item: &PerfData) -> Vec<(String, f64)> {
+pub(crate) fn item_limits(item: &PerfData) -> Vec<(String, f64)> {
     let mut limits = Vec::new();
     limits.extend(item.min.map(|min| ("min".to_owned(), min)));
     limits.extend(item.max.map(|max| ("max".to_owned(), max)));

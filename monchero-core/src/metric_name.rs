@@ -5,7 +5,7 @@
 //! `_bytes`) and for ratios rather than percentages, so a value measured in
 //! `ms` and one in `s` land in the same series family and can be compared.
 //! The mapping is a pure function, shared by every sink that exports
-//! perfdata (the `/metrics` endpoint, and remote write later), so the names
+//! perfdata (the `/metrics` endpoint and the remote-write sink), so the names
 //! stay the same everywhere; they are documented in `docs/api.md` and must
 //! not change.
 //!

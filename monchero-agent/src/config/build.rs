@@ -10,6 +10,7 @@
 //! rather than reported again.
 
 mod push;
+mod push_kind;
 
 use std::collections::HashMap;
 use std::ops::Range;

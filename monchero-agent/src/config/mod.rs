@@ -305,6 +305,39 @@ pub struct PushConfig {
     pub batch_max: usize,
     /// The spool's bound in bytes; default 64 MiB.
     pub spool_max: u64,
+    /// What the server speaks; `kind` in the file, default `monchero`.
+    pub kind: PushKind,
+    /// HTTP basic auth: the user name and the file holding the password.
+    pub basic_auth: Option<(String, PathBuf)>,
+    /// Extra HTTP headers sent with every request (`headers`, remote write
+    /// only: e.g. `X-Scope-OrgID` for Mimir's tenants).
+    pub headers: Vec<(String, String)>,
+}
+
+/// The protocol of a push target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushKind {
+    /// Monchero's own push protocol (`docs/push-protocol.md`).
+    Monchero,
+    /// Passive check results through the Icinga 2 REST API; `url` is the
+    /// API's base (`https://icinga.example.net:5665`).
+    Icinga2 {
+        /// The Icinga host object the services belong to; default the
+        /// agent identity.
+        host: String,
+        /// Whether a missing host or service is created as a passive object.
+        create_objects: bool,
+    },
+    /// Prometheus remote write 1.0; `url` is the receiver's endpoint.
+    RemoteWrite,
+}
+
+/// The password in a `password_file`: its first line, without the line
+/// end; `None` when there is none or it is not UTF-8.
+pub fn password_line(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let line = text.lines().next()?.trim_end_matches('\r');
+    (!line.is_empty()).then(|| line.to_owned())
 }
 
 /// A kind of event an action subscribes to; the names are the config's.

@@ -110,6 +110,12 @@ pub(super) struct RawPush {
     pub timeout: Duration,
     pub batch_max: Option<Spanned<usize>>,
     pub spool_max: Option<Spanned<ByteSize>>,
+    pub kind: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub create_objects: Option<Spanned<bool>>,
+    pub username: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 /// `[pull]`: the mTLS API listener.
@@ -293,6 +299,12 @@ impl Section {
                 "timeout",
                 "batch_max",
                 "spool_max",
+                "kind",
+                "host",
+                "create_objects",
+                "username",
+                "password_file",
+                "headers",
             ],
         }
     }

@@ -932,3 +932,56 @@ fn push_mistakes_are_reported_where_they_are() {
         ]
     );
 }
+
+#[test]
+fn icinga2_and_remote_write_targets_take_their_own_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    write(&password, "s3cret\nignored\n");
+    let text = format!(
+        "[agent]\nhostname = \"web-1\"\n[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\n\
+         [[push]]\nname = \"icinga\"\nkind = \"icinga2\"\nurl = \"https://icinga.example.net:5665\"\n\
+         username = \"monchero\"\npassword_file = \"{p}\"\ncreate_objects = true\n\
+         [[push]]\nname = \"mimir\"\nkind = \"remote_write\"\nurl = \"https://mimir.example.net/api/v1/push\"\n\
+         username = \"tenant\"\npassword_file = \"{p}\"\nheaders = {{ X-Scope-OrgID = \"team-a\" }}\n\
+         [[push]]\nname = \"central\"\nurl = \"https://monitor.example.net/v1/push\"\n",
+        p = password.display()
+    );
+    let config = parsed(&text);
+    let [icinga, mimir, central] = &config.push[..] else { panic!("{:?}", config.push) };
+    assert_eq!(icinga.kind, PushKind::Icinga2 { host: "web-1".into(), create_objects: true });
+    assert_eq!(icinga.basic_auth, Some(("monchero".into(), password.clone())));
+    assert_eq!(mimir.kind, PushKind::RemoteWrite);
+    assert_eq!(mimir.headers, [("X-Scope-OrgID".to_owned(), "team-a".to_owned())]);
+    assert_eq!((&central.kind, &central.basic_auth), (&PushKind::Monchero, &None));
+    assert_eq!(password_line(b"s3cret\r\nx"), Some("s3cret".into()));
+    assert_eq!(password_line(b"\n"), None);
+}
+
+#[test]
+fn kind_specific_mistakes_are_reported_where_they_are() {
+    let text = "[[check]]\nname = \"a\"\ncommand = \"builtin:load\"\n\
+                [[push]]\nname = \"a\"\nkind = \"graphite\"\nurl = \"https://x\"\n\
+                [[push]]\nname = \"b\"\nkind = \"icinga2\"\nurl = \"https://x\"\ntoken_file = \"/nonexistent\"\n\
+                [[push]]\nname = \"c\"\nkind = \"remote_write\"\nurl = \"https://x\"\nhost = \"h\"\n\
+                username = \"u\"\nheaders = { Content-Type = \"text/plain\" }\n\
+                [[push]]\nname = \"d\"\nurl = \"https://x\"\nusername = \"u\"\npassword_file = \"/nonexistent\"\n\
+                [[push]]\nname = \"e\"\nkind = \"icinga2\"\nurl = \"https://x\"\nhost = \"a!b\"\n\
+                cert_file = \"/nonexistent/c.pem\"\nkey_file = \"/nonexistent/c.key\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            "/etc/monchero/agent.toml:6:8: kind \"graphite\" is not a push kind; use \"monchero\" (the default), \"icinga2\" or \"remote_write\"",
+            "/etc/monchero/agent.toml:8:1: [[push]] \"b\" (kind = \"icinga2\") needs credentials: username and password_file of an ApiUser, or cert_file and key_file",
+            "/etc/monchero/agent.toml:12:14: cannot read token_file /nonexistent: No such file or directory (os error 2)",
+            "/etc/monchero/agent.toml:12:14: Icinga 2's API takes no bearer token: authenticate with username and password_file (an ApiUser) or cert_file and key_file",
+            "/etc/monchero/agent.toml:17:8: host applies to kind = \"icinga2\" only, and this target is \"remote_write\"",
+            "/etc/monchero/agent.toml:18:12: username needs password_file: the file holding its password",
+            "/etc/monchero/agent.toml:19:11: headers: Content-Type is set by the remote-write sink itself",
+            "/etc/monchero/agent.toml:23:12: username and password_file are for kind = \"icinga2\" and \"remote_write\"; the push protocol authenticates with token_file or cert_file and key_file",
+            "/etc/monchero/agent.toml:24:17: cannot read password_file /nonexistent: No such file or directory (os error 2)",
+            "/etc/monchero/agent.toml:29:8: host must be the name of an Icinga host object: visible characters, no \"!\" and no control characters",
+            "/etc/monchero/agent.toml:30:13: cannot read cert_file /nonexistent/c.pem: No such file or directory (os error 2)",
+        ]
+    );
+}

@@ -1,4 +1,5 @@
-//! The body of one push request: the batch document, gzip-compressed.
+//! A batch of spooled records ready to send, and the body of one request
+//! of the push protocol: the batch document, gzip-compressed.
 
 use std::io::Write;
 
@@ -12,12 +13,25 @@ pub const VERSION: u32 = 1;
 /// A batch ready to send.
 #[derive(Debug)]
 pub struct Batch {
-    /// The gzip-compressed JSON document.
-    pub body: Vec<u8>,
+    /// What goes over the wire.
+    pub body: Body,
     /// The highest sequence number in it.
     pub last: u64,
     /// How many records it holds.
     pub count: usize,
+}
+
+/// The encoded form of a batch, per kind of target.
+#[derive(Debug)]
+pub enum Body {
+    /// One request body: the push protocol's gzip-compressed document, or
+    /// a remote-write snappy-compressed WriteRequest.
+    Bytes(Vec<u8>),
+    /// Icinga 2's API takes one check result per request: these, in order.
+    Icinga(Vec<super::icinga2::Submission>),
+    /// The records hold nothing this kind of target is sent (state changes
+    /// for Icinga 2 or remote write): acknowledged without a request.
+    Nothing,
 }
 
 /// The batch of `records` from `agent`, instance `instance`; `None` for no
@@ -55,7 +69,7 @@ pub fn encode(agent: &str, instance: &str, records: &[Record]) -> Option<Batch> 
     let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
     encoder.write_all(&json).ok()?;
     let body = encoder.finish().ok()?;
-    Some(Batch { body, last, count })
+    Some(Batch { body: Body::Bytes(body), last, count })
 }
 
 #[cfg(test)]
@@ -79,8 +93,9 @@ mod tests {
         ];
         let batch = encode("web-1 \"a\"", "abc", &records).unwrap();
         assert_eq!((batch.last, batch.count), (9, 2));
+        let Body::Bytes(body) = &batch.body else { panic!("{batch:?}") };
         let mut json = String::new();
-        flate2::read::GzDecoder::new(&batch.body[..]).read_to_string(&mut json).unwrap();
+        flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut json).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             doc,

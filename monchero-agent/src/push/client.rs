@@ -1,6 +1,7 @@
 //! The HTTP side of push: one reqwest client per target (rustls, the
-//! pinned CA or the system roots, a client certificate or a bearer token),
-//! and what each answer of the server means for the batch.
+//! pinned CA or the system roots, a client certificate, a bearer token or
+//! basic auth), what a batch's sending came to ([`Outcome`]), and the push
+//! protocol's requests and answers.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,8 +10,8 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use serde::Deserialize;
 
-use super::batch::Batch;
-use crate::config::PushConfig;
+use super::batch::{Batch, Body};
+use crate::config::{PushConfig, password_line};
 use crate::retry_after;
 
 /// The longest Retry-After honoured: a server asking for more is more
@@ -32,6 +33,28 @@ pub enum Outcome {
     Refused(String),
     /// No answer, a 5xx, or an answer that is not the protocol's.
     Failed(String),
+    /// Sinks that send a batch in several requests, or drop what their
+    /// server can never take: the records up to `acked` are done (`None`:
+    /// none), `dropped` of the batch's records were given up on, and
+    /// `rest` is what became of the remainder.
+    Partly { acked: Option<u64>, dropped: u64, rest: Box<Outcome> },
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// Retry-After (seconds or an HTTP date), capped at [`MAX_RETRY_AFTER`].
+    pub retry_after: Option<Duration>,
+    pub text: String,
+}
+
+impl Answer {
+    /// The status and the start of the body, for logs and `status`.
+    pub fn said(&self) -> String {
+        let body: String = self.text.trim().chars().take(200).collect();
+        if body.is_empty() { self.status.to_string() } else { format!("{}: {body}", self.status) }
+    }
 }
 
 /// A push target's HTTP client.
@@ -42,80 +65,98 @@ pub struct Client {
     token: Option<String>,
 }
 
-/// The success answer.
+/// The push protocol's success answer.
 #[derive(Debug, Deserialize)]
-struct Answer {
+struct AckedAnswer {
     acked: u64,
 }
 
 impl Client {
-    /// The client for `target`, reading its CA, certificate, key and token
-    /// files (checked already by the config; read again in case they were
-    /// replaced, e.g. a renewed certificate).
+    /// The push-protocol client for `target`.
     pub fn new(target: &PushConfig) -> anyhow::Result<Client> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(target.timeout)
-            .timeout(target.timeout)
-            .user_agent(concat!("monchero/", env!("CARGO_PKG_VERSION")))
-            .http1_only();
-        if let Some(path) = &target.ca_file {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read ca_file {}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("ca_file {} is not PEM", path.display()))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        if let Some((cert, key)) = &target.client_cert {
-            let mut pem = std::fs::read(cert)
-                .with_context(|| format!("cannot read cert_file {}", cert.display()))?;
-            pem.push(b'\n');
-            pem.extend(
-                std::fs::read(key)
-                    .with_context(|| format!("cannot read key_file {}", key.display()))?,
-            );
-            let identity = reqwest::Identity::from_pem(&pem).with_context(|| {
-                format!(
-                    "{} and {} are not a PEM certificate and key",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        let token = match &target.token_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read token_file {}", path.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
-        let http = builder.build().context("cannot set up the HTTPS client")?;
-        Ok(Client { http, url: target.url.clone(), token })
+        let token = bearer_token(target)?;
+        Ok(Client { http: http_client(target)?, url: target.url.clone(), token })
     }
 
     /// POSTs `batch` and classifies the answer.
     pub async fn send(&self, batch: &Batch) -> Outcome {
+        let Body::Bytes(body) = &batch.body else { return Outcome::Acked(batch.last) };
         let mut request = self
             .http
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "gzip")
-            .body(batch.body.clone());
+            .body(body.clone());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return Outcome::Failed(describe(&error)),
-        };
-        let status = response.status();
-        let retry_after = retry_after::from_headers(response.headers(), SystemTime::now())
-            .map(|wait| wait.min(MAX_RETRY_AFTER));
-        let text = response.text().await.unwrap_or_default();
-        classify(status, retry_after, &text)
+        match exchange(request).await {
+            Ok(answer) => classify(answer.status, answer.retry_after, &answer.text),
+            Err(error) => Outcome::Failed(error),
+        }
     }
+}
+
+/// The HTTP client for `target`, reading its CA, certificate and key
+/// files (checked already by the config; read again in case they were
+/// replaced, e.g. a renewed certificate). HTTP/1.1 only: every kind of
+/// target sends one request after the other on one kept-alive connection.
+pub fn http_client(target: &PushConfig) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(target.timeout)
+        .timeout(target.timeout)
+        .user_agent(concat!("monchero/", env!("CARGO_PKG_VERSION")))
+        .http1_only();
+    if let Some(path) = &target.ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read ca_file {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("ca_file {} is not PEM", path.display()))?;
+        builder = builder.tls_certs_only(certs);
+    }
+    if let Some((cert, key)) = &target.client_cert {
+        let mut pem = std::fs::read(cert)
+            .with_context(|| format!("cannot read cert_file {}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(key)
+                .with_context(|| format!("cannot read key_file {}", key.display()))?,
+        );
+        let identity = reqwest::Identity::from_pem(&pem).with_context(|| {
+            format!("{} and {} are not a PEM certificate and key", cert.display(), key.display())
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().context("cannot set up the HTTPS client")
+}
+
+/// The bearer token of `target`, read from its `token_file`.
+pub fn bearer_token(target: &PushConfig) -> anyhow::Result<Option<String>> {
+    let Some(path) = &target.token_file else { return Ok(None) };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read token_file {}", path.display()))?;
+    Ok(Some(token.trim().to_owned()))
+}
+
+/// The user and password of `target`'s basic auth, read from its file.
+pub fn basic_auth(target: &PushConfig) -> anyhow::Result<Option<(String, String)>> {
+    let Some((user, path)) = &target.basic_auth else { return Ok(None) };
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read password_file {}", path.display()))?;
+    let password = password_line(&bytes)
+        .with_context(|| format!("password_file {} holds no password", path.display()))?;
+    Ok(Some((user.clone(), password)))
+}
+
+/// Sends `request` and reads the whole answer; the error is the transport
+/// failure with its causes.
+pub async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, String> {
+    let response = request.send().await.map_err(|error| describe(&error))?;
+    let status = response.status();
+    let retry_after = retry_after::from_headers(response.headers(), SystemTime::now())
+        .map(|wait| wait.min(MAX_RETRY_AFTER));
+    let text = response.text().await.map_err(|error| describe(&error))?;
+    Ok(Answer { status, retry_after, text })
 }
 
 /// What an answer means; see `docs/push-protocol.md`, "The answer".
@@ -125,7 +166,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Ou
         if body.is_empty() { status.to_string() } else { format!("{status}: {body}") }
     };
     match status.as_u16() {
-        200..=299 => match serde_json::from_str::<Answer>(body) {
+        200..=299 => match serde_json::from_str::<AckedAnswer>(body) {
             Ok(answer) => Outcome::Acked(answer.acked),
             Err(_) => Outcome::Failed(format!(
                 "the server answered {status} without {{\"acked\": N}}; is the url a push \

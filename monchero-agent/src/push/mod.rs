@@ -3,16 +3,21 @@
 //!
 //! Each target has a spool in `STATE_DIR/spool/NAME/` owned by a thread of
 //! its own (`spooler`), and a delivery task (`sender`) that reads batches
-//! from it, POSTs them (`client`, `batch`) and acknowledges what the server
-//! stored. The daemon only calls [`Push::record_result`], which hands records
+//! from it, sends them and acknowledges what the server stored. What the
+//! batches look like on the wire depends on the target's kind
+//! (`transport`): the push protocol (`client`, `batch`), Icinga 2 check
+//! results (`icinga2`) or Prometheus remote write (`remote_write`). The daemon only calls [`Push::record_result`], which hands records
 //! to every target's spooler over a channel: a slow disk or a dead server
 //! never reaches the check loop.
 
 mod batch;
 mod client;
+mod icinga2;
 mod record;
+mod remote_write;
 mod sender;
 mod spooler;
+mod transport;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -192,15 +197,14 @@ impl Target {
         let dir = state_dir.join("spool").join(&config.name);
         let spool = Spool::open(&dir, SpoolConfig::with_max_bytes(config.spool_max))?;
         let instance = instance(&dir)?;
-        let client = client::Client::new(config)?;
+        let transport = transport::Transport::new(config)?;
         let (spool_tx, spool_health) = watch::channel(SpoolHealth::default());
         let (send_tx, send_health) = watch::channel(SendHealth::default());
         let (commands, receiver) = mpsc::channel();
         let spooler = Spooler {
             name: config.name.clone(),
             spool,
-            agent: config.agent.clone(),
-            instance,
+            encoder: transport::Encoder::new(config, instance),
             heartbeat: config.heartbeat,
             started_at,
             health: spool_tx,
@@ -211,7 +215,7 @@ impl Target {
             .context("cannot start the spool thread")?;
         let delivery = Delivery {
             name: config.name.clone(),
-            client,
+            transport,
             spooler: commands.clone(),
             interval: config.interval,
             batch_max: config.batch_max,

@@ -10,8 +10,9 @@ use monchero_core::backoff::Backoff;
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
-use super::client::{Client, Outcome};
+use super::client::Outcome;
 use super::spooler::Command;
+use super::transport::Transport;
 
 /// Retries start about a second apart and back off to five minutes.
 const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
@@ -22,7 +23,8 @@ pub struct SendHealth {
     pub last_success: Option<SystemTime>,
     pub last_error: Option<String>,
     pub last_error_at: Option<SystemTime>,
-    /// Records the server rejected one by one and that were dropped.
+    /// Records the server rejected (one by one for the push protocol) or
+    /// could never take, and that were dropped.
     pub rejected: u64,
 }
 
@@ -30,7 +32,7 @@ pub struct SendHealth {
 #[derive(Debug)]
 pub struct Delivery {
     pub name: String,
-    pub client: Client,
+    pub transport: Transport,
     pub spooler: Sender<Command>,
     pub interval: Duration,
     pub batch_max: usize,
@@ -39,7 +41,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Runs until the spooler is gone.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut failures: u32 = 0;
         let mut batch_max = self.batch_max;
         loop {
@@ -51,7 +53,19 @@ impl Delivery {
                 tokio::time::sleep(self.interval).await;
                 continue;
             };
-            let wait = match self.client.send(&batch).await {
+            let outcome = match self.transport.send(&batch).await {
+                Outcome::Partly { acked, dropped, rest } => {
+                    if let Some(seq) = acked {
+                        let _ = self.spooler.send(Command::Ack(seq.min(batch.last)));
+                    }
+                    if dropped > 0 {
+                        self.health.send_modify(|h| h.rejected += dropped);
+                    }
+                    *rest
+                }
+                outcome => outcome,
+            };
+            let wait = match outcome {
                 Outcome::Acked(seq) => {
                     // A server cannot have stored what it was not sent: an
                     // ack beyond the batch must not drop unsent records.
@@ -100,6 +114,8 @@ impl Delivery {
                     self.failed(error, failures);
                     Some(BACKOFF.delay(failures, fastrand::f64()))
                 }
+                // Transports never nest partial outcomes.
+                Outcome::Partly { .. } => Some(self.interval),
             };
             if let Some(wait) = wait {
                 tokio::time::sleep(wait).await;

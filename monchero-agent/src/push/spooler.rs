@@ -10,8 +10,9 @@ use monchero_core::spool::{Spool, SpoolStats};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-use super::batch::{self, Batch};
+use super::batch::Batch;
 use super::record;
+use super::transport::Encoder;
 
 /// How long an appended record may wait for fsync: the power-cut window.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -45,8 +46,7 @@ pub struct SpoolHealth {
 pub struct Spooler {
     pub name: String,
     pub spool: Spool,
-    pub agent: String,
-    pub instance: String,
+    pub encoder: Encoder,
     pub heartbeat: Duration,
     pub started_at: SystemTime,
     pub health: watch::Sender<SpoolHealth>,
@@ -57,6 +57,7 @@ impl Spooler {
     pub fn run(mut self, commands: Receiver<Command>) {
         let mut state = State {
             last_append: Instant::now(),
+            last_heartbeat: Instant::now(),
             last_sync: Instant::now(),
             appended: false,
             write_failed: 0,
@@ -109,7 +110,7 @@ impl Spooler {
             Command::Read { max, reply } => {
                 self.flush(state);
                 let batch = match self.spool.read(self.spool.acked(), max) {
-                    Ok(records) => batch::encode(&self.agent, &self.instance, &records),
+                    Ok(records) => self.encoder.encode(&records),
                     Err(error) => {
                         self.note(Err(error), state);
                         None
@@ -140,15 +141,22 @@ impl Spooler {
     }
 
     /// A heartbeat once the target has been idle for `heartbeat`, only
-    /// when nothing is waiting: during an outage one is enough.
+    /// when nothing is waiting: during an outage one is enough. Targets
+    /// with a steady heartbeat get one every `heartbeat` regardless.
     fn maybe_heartbeat(&mut self, state: &mut State) {
-        if state.last_append.elapsed() < self.heartbeat || self.spool.stats().unsent > 0 {
+        let due = if self.encoder.steady_heartbeat() {
+            state.last_heartbeat.elapsed() >= self.heartbeat
+        } else {
+            state.last_append.elapsed() >= self.heartbeat && self.spool.stats().unsent == 0
+        };
+        if !due {
             return;
         }
         let stats = self.spool.stats();
         let payload =
             record::heartbeat(SystemTime::now(), self.started_at, &stats, state.write_failed);
         state.last_append = Instant::now();
+        state.last_heartbeat = state.last_append;
         state.appended = true;
         if let Err(error) = self.spool.append(&payload) {
             state.write_failed += 1;
@@ -198,6 +206,7 @@ impl Spooler {
 #[derive(Debug)]
 struct State {
     last_append: Instant,
+    last_heartbeat: Instant,
     last_sync: Instant,
     /// Records were appended since the last flush.
     appended: bool,

@@ -93,7 +93,11 @@ impl Loader {
             Some(max) => max.get_ref().0,
             None => DEFAULT_SPOOL_MAX,
         };
+        let kind = self.push_kind(entry, raw, agent_name.as_deref());
+        let basic_auth = self.basic_auth(entry, raw);
+        let headers = self.push_headers(entry.file, raw);
         let files_ok = raw.ca_file.is_none() == ca_file.is_none()
+            && (raw.username.is_none() && raw.password_file.is_none()) == basic_auth.is_none()
             && raw.token_file.is_none() == token_file.is_none()
             && (raw.cert_file.is_none() && raw.key_file.is_none()) == client_cert.is_none();
         if !files_ok {
@@ -111,6 +115,9 @@ impl Loader {
             timeout: duration(&raw.timeout).unwrap_or(DEFAULT_TIMEOUT),
             batch_max,
             spool_max,
+            kind: kind?,
+            basic_auth,
+            headers: headers?,
         })
     }
 
@@ -155,7 +162,7 @@ impl Loader {
     }
 
     /// Reads a file the config names; reports it at `path`'s place.
-    fn read_named(
+    pub(super) fn read_named(
         &mut self,
         file: usize,
         key: &str,
