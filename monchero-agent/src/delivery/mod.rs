@@ -552,6 +552,7 @@ pub(crate) mod tests {
                 percent_state_change: 0.0,
                 timestamp: 1_795_788_000,
                 suppressed: 2,
+                collected: Vec::new(),
             },
         }
     }
