@@ -212,7 +212,7 @@ enum Notifier {
 impl Notifier {
     fn new(action: &ActionConfig, host: &str) -> Option<Notifier> {
         let notifier = match &action.kind {
-            ActionKind::Command(_) => return None,
+            ActionKind::Command(_) | ActionKind::Collect(_) => return None,
             ActionKind::Webhook(config) => {
                 match webhook::Webhook::new(config.clone(), action.timeout) {
                     Ok(webhook) => Notifier::Webhook(webhook),
