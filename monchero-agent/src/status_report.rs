@@ -6,13 +6,14 @@
 use std::time::{Duration, SystemTime};
 
 use monchero_core::State;
+use monchero_core::collected::Collected;
 use monchero_core::perfdata::PerfData;
 use monchero_core::tracker::StateType;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionRecord;
 use crate::push::TargetHealth;
-use crate::state_file::{ChangeRecord, Snapshot};
+use crate::state_file::{ChangeRecord, Snapshot, brief};
 
 /// The contract's `status --json` object, plus agent details.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +64,44 @@ pub struct CheckStatus {
     /// The last action run for this check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action: Option<ActionRecord>,
+    /// What collect actions gathered in the current problem; absent once
+    /// the check has recovered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collected: Vec<CollectedStatus>,
+}
+
+/// One collect action's output as `status` shows it: whole in the events,
+/// the first [`STATUS_OUTPUT_LIMIT`] bytes here, so that a status reply
+/// for many failing checks stays small.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectedStatus {
+    pub action: String,
+    /// When it ran (RFC 3339).
+    pub at: String,
+    pub ended: String,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    /// The output was cut at the action's `max_output`.
+    pub truncated: bool,
+    /// The output's first [`STATUS_OUTPUT_LIMIT`] bytes.
+    pub output: String,
+}
+
+/// The most of each collected output a status reply carries.
+pub const STATUS_OUTPUT_LIMIT: usize = 4096;
+
+impl CollectedStatus {
+    fn of(collected: &Collected) -> CollectedStatus {
+        CollectedStatus {
+            action: collected.action.clone(),
+            at: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(collected.at)),
+            ended: collected.ended.clone(),
+            exit_code: collected.exit_code,
+            duration_ms: collected.duration_ms,
+            truncated: collected.truncated,
+            output: brief(&collected.output, STATUS_OUTPUT_LIMIT),
+        }
+    }
 }
 
 /// RFC 3339 in UTC with second precision, as the contract shows times.
@@ -115,6 +154,7 @@ impl StatusReport {
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
                     last_action: saved.last_action.clone(),
+                    collected: saved.collection.outputs.iter().map(CollectedStatus::of).collect(),
                 }
             })
             .collect();
@@ -168,6 +208,7 @@ mod tests {
                     state: check,
                     last_action: None,
                     planned: Default::default(),
+                    collection: Default::default(),
                 },
             );
         }
