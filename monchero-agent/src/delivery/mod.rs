@@ -103,7 +103,7 @@ pub struct Outcome {
 
 #[derive(Debug)]
 enum Message {
-    Submit(Delivery),
+    Submit(Box<Delivery>),
     Configure(Vec<ActionConfig>),
 }
 
@@ -190,7 +190,7 @@ impl Deliveries {
                 %error,
             );
         }
-        let _ = self.tx.send(Message::Submit(delivery));
+        let _ = self.tx.send(Message::Submit(Box::new(delivery)));
     }
 
     /// Installs the actions of a (new) config; pending deliveries use the
@@ -272,7 +272,7 @@ impl Worker {
             let next = next.unwrap_or_else(|| Instant::now() + far);
             tokio::select! {
                 message = self.rx.recv() => match message {
-                    Some(Message::Submit(delivery)) => self.submit(delivery).await,
+                    Some(Message::Submit(delivery)) => self.submit(*delivery).await,
                     Some(Message::Configure(actions)) => self.configure(&actions),
                     None => break,
                 },
