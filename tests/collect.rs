@@ -51,7 +51,11 @@ fn lines(file: &Path) -> Vec<String> {
 fn events(setup: &Setup, count: usize) -> Vec<Value> {
     let file = setup.plugins.path("events.jsonl");
     let parse = || -> Vec<Value> {
-        lines(&file).iter().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+        lines(&file)
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     };
     wait_for(|| parse().len() >= count, &format!("{count} events"));
     parse()
