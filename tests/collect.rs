@@ -196,6 +196,9 @@ fn after_a_restart_between_the_soft_failure_and_the_hard_change_the_event_has_th
     setup.set_code(2);
     agent.check_now(&web);
     agent.wait_until(|s| check(s, &web)["collected"][0]["action"] == "snap", "the output");
+    let text = crate::util::monchero().args(["status", "--config"]).arg(&config).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("[collected: snap]"), "{text}");
     assert_eq!(agent.stop(), 0);
 
     let agent = Agent::start(&config, setup.dir());

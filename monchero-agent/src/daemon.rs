@@ -593,11 +593,13 @@ impl Daemon {
                 _ => None,
             })
             .collect();
-        let before = saved.collection.clone();
+        // `observe` only bumps the generation, clears outputs and adds runs:
+        // comparing these is enough, and cheaper than copying outputs of up
+        // to a megabyte each on every result.
+        let before = (saved.collection.generation, saved.collection.outputs.len());
         let due = saved.collection.observe(&saved.state, outcome, &views);
-        let changed = saved.collection != before;
         if due.is_empty() {
-            return changed;
+            return (saved.collection.generation, saved.collection.outputs.len()) != before;
         }
         let state = &saved.state;
         let previous = outcome.hard_change.map_or(state.hard_state, |change| change.previous);

@@ -286,6 +286,29 @@ mod tests {
     }
 
     #[test]
+    fn collected_output_shows_with_its_time_and_cut_short() {
+        let mut snapshot = snapshot(&[("disk", State::Critical)]);
+        let saved = snapshot.checks.get_mut("disk").unwrap();
+        saved.collection.outputs.push(Collected {
+            action: "ps".into(),
+            output: "x".repeat(10_000),
+            truncated: false,
+            exit_code: Some(0),
+            ended: "exit status 0".into(),
+            at: 1_800_000_000,
+            duration_ms: 4,
+        });
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let json = serde_json::to_value(&report).unwrap();
+        let shown = &json["checks"][0]["collected"][0];
+        assert_eq!(shown["action"], "ps");
+        assert_eq!(shown["at"], "2027-01-15T08:00:00Z");
+        assert_eq!(shown["ended"], "exit status 0");
+        let output = shown["output"].as_str().unwrap();
+        assert!(output.len() <= STATUS_OUTPUT_LIMIT && output.ends_with('…'), "{}", output.len());
+    }
+
+    #[test]
     fn an_empty_agent_is_ok() {
         let report = StatusReport::build(
             &snapshot(&[]),

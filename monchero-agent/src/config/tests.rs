@@ -888,7 +888,7 @@ fn the_ready_templates_in_the_docs_load_and_make_valid_json() {
             json_bodies += 1;
         }
     }
-    assert_eq!(json_bodies, 3, "Slack, Telegram and Teams");
+    assert_eq!(json_bodies, 4, "Slack, Telegram, Teams and the collect example");
 }
 
 #[test]

@@ -32,6 +32,8 @@ const DEFAULT_MAIL_BODY: &str = "\
 
 Event: {{event}}, attempt {{attempt}}/{{max_attempts}}, at {{timestamp}} (Unix time).
 Events not sent since the last mail (rate limit): {{suppressed}}.
+
+{{collected}}
 -- 
 monchero
 ";
