@@ -209,3 +209,46 @@ fn after_a_restart_between_the_soft_failure_and_the_hard_change_the_event_has_th
     assert_eq!(lines(&runs), ["run"], "the restarted agent does not collect again");
     assert_eq!(agent.stop(), 0);
 }
+
+#[test]
+fn a_check_waiting_for_its_collect_does_not_hold_other_checks_events() {
+    let setup = Setup::new();
+    let release = setup.plugins.path("release");
+    // Waits for the test, not for a time: the order below is certain.
+    let wait = setup.plugins.script(
+        "wait",
+        &format!("while [ ! -e {} ]; do sleep 0.05; done\necho released", release.display()),
+    );
+    let (web, db) = (quiet("web"), quiet("db"));
+    let check_file = setup.plugins.path("check_file");
+    let mut extra = format!(
+        "{notify}[[action]]\nname = \"wait\"\nkind = \"collect\"\ncommand = \"{wait}\"\n\
+         timeout = \"30s\"\n\n",
+        notify = notify_action(&setup),
+        wait = wait.display(),
+    );
+    for (name, actions) in [(&web, "\"wait\", \"notify\""), (&db, "\"notify\"")] {
+        extra.push_str(&format!(
+            "[[check]]\nname = \"{name}\"\ncommand = \"{}\"\ninterval = \"1h\"\n\
+             retry_interval = \"1h\"\nattempts = 1\nflap_detection = false\n\
+             actions = [{actions}]\n\n",
+            check_file.display()
+        ));
+    }
+    let config = setup.config(&[], &extra);
+    let agent = Agent::start(&config, setup.dir());
+
+    setup.set_code(2);
+    agent.check_now(&web);
+    agent.check_now(&db);
+    let first = events(&setup, 1);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["check"], db.as_str(), "the other check's event went out first");
+    assert_eq!(first[0]["collected"], serde_json::json!([]));
+
+    std::fs::write(&release, "").unwrap();
+    let both = events(&setup, 2);
+    assert_eq!(both[1]["check"], web.as_str());
+    assert_eq!(both[1]["collected"][0]["output"], "released");
+    assert_eq!(agent.stop(), 0);
+}

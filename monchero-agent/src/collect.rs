@@ -23,6 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{CollectConfig, CollectWhen};
 
+/// The most events of one check held for its collects. A check changing
+/// state faster than its collects finish would otherwise pile up events,
+/// each with a copy of the output, in memory and in the state file; past
+/// this many they all go out at once, in order, without waiting longer.
+pub const HELD_LIMIT: usize = 32;
+
 /// One check's collection in its current problem.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
@@ -118,10 +124,11 @@ impl Collection {
     }
 
     /// Admits an event of the check: a problem or change gets what was
-    /// collected so far. It is held (returns `None`) while collects run,
-    /// and any event is held behind one already held, so they go out in
-    /// order; otherwise it is returned, to be dispatched now.
-    pub fn admit(&mut self, mut held: Held) -> Option<Held> {
+    /// collected so far. It is held while collects run, and any event is
+    /// held behind one already held, so they go out in order. Returns the
+    /// events to dispatch now: this one when it need not wait, or all held
+    /// ones when they reach [`HELD_LIMIT`].
+    pub fn admit(&mut self, mut held: Held) -> Vec<Held> {
         if carries_output(held.event.kind) {
             held.event.collected.clone_from(&self.outputs);
         }
@@ -130,12 +137,11 @@ impl Collection {
         } else {
             !self.held.is_empty()
         };
-        if wait {
-            self.held.push(held);
-            None
-        } else {
-            Some(held)
+        if !wait {
+            return vec![held];
         }
+        self.held.push(held);
+        if self.held.len() >= HELD_LIMIT { std::mem::take(&mut self.held) } else { Vec::new() }
     }
 
     /// Books the end of a collect started in `generation`: its output
@@ -315,8 +321,8 @@ mod tests {
         let outcome = state.observe_state(&tracker, State::Critical, at(1));
         let mut collection = Collection::default();
         assert_eq!(collection.observe(&state, &outcome, &actions), ["ps", "df"]);
-        assert!(collection.admit(held(EventKind::Problem, 0)).is_none(), "held while running");
-        assert!(collection.admit(held(EventKind::Recovery, 0)).is_none(), "held behind it");
+        assert!(collection.admit(held(EventKind::Problem, 0)).is_empty(), "held while running");
+        assert!(collection.admit(held(EventKind::Recovery, 0)).is_empty(), "held behind it");
         assert!(collection.finished("ps", 0, Some(output("ps", "PID"))).is_empty());
         let released = collection.finished("df", 0, None);
         let kinds: Vec<EventKind> = released.iter().map(|h| h.event.kind).collect();
@@ -324,8 +330,24 @@ mod tests {
         assert_eq!(released[0].event.collected, [output("ps", "PID")]);
         assert!(released[1].event.collected.is_empty(), "recoveries carry nothing");
         // Nothing running: a later problem event goes at once, with the output.
-        let now = collection.admit(held(EventKind::Change, 0)).unwrap();
-        assert_eq!(now.event.collected, [output("ps", "PID")]);
+        let now = collection.admit(held(EventKind::Change, 0));
+        assert_eq!(now[0].event.collected, [output("ps", "PID")]);
+    }
+
+    #[test]
+    fn held_events_are_bounded_and_leave_in_order_at_the_bound() {
+        let mut collection = Collection::default();
+        collection.running.push(("ps".into(), 0));
+        for i in 1..HELD_LIMIT {
+            let mut event = held(EventKind::Problem, 0);
+            event.event.attempt = u32::try_from(i).unwrap();
+            assert!(collection.admit(event).is_empty());
+        }
+        let flushed = collection.admit(held(EventKind::Recovery, 0));
+        assert_eq!(flushed.len(), HELD_LIMIT);
+        assert_eq!(flushed[0].event.attempt, 1);
+        assert_eq!(flushed[HELD_LIMIT - 1].event.kind, EventKind::Recovery);
+        assert!(collection.held.is_empty());
     }
 
     #[test]
@@ -333,7 +355,7 @@ mod tests {
         let mut collection =
             Collection { running: vec![("ps".into(), 0)], ..Collection::default() };
         collection.generation = 1;
-        assert!(collection.admit(held(EventKind::Problem, 1)).is_none());
+        assert!(collection.admit(held(EventKind::Problem, 1)).is_empty());
         let released = collection.finished("ps", 0, Some(output("ps", "old")));
         assert_eq!(released.len(), 1);
         assert!(released[0].event.collected.is_empty());
@@ -344,7 +366,7 @@ mod tests {
     fn held_events_survive_a_restart_and_go_out_at_once() {
         let mut collection = Collection::default();
         collection.running.push(("ps".into(), 0));
-        assert!(collection.admit(held(EventKind::Problem, 0)).is_none());
+        assert!(collection.admit(held(EventKind::Problem, 0)).is_empty());
         let saved = serde_json::to_string(&collection).unwrap();
         let mut restored: Collection = serde_json::from_str(&saved).unwrap();
         assert!(!restored.is_running());

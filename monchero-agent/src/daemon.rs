@@ -542,7 +542,7 @@ impl Daemon {
             let generation = saved.collection.generation;
             for event in events {
                 let held = Held { event, generation, flapping, hard_since, at: wall };
-                if let Some(held) = saved.collection.admit(held) {
+                for held in saved.collection.admit(held) {
                     dispatch_held(&mut self.actions, &spec, &mut saved.planned, held);
                 }
             }
