@@ -267,13 +267,6 @@ impl Actions {
         changed
     }
 
-    /// Whether the check lists a collect action.
-    pub fn has_collect(&self, check: &CheckConfig) -> bool {
-        check.actions.iter().any(|name| {
-            self.by_name.get(name).is_some_and(|a| matches!(a.kind, ActionKind::Collect(_)))
-        })
-    }
-
     /// The collect actions the check lists, by name.
     pub fn collects_of(&self, check: &CheckConfig) -> Vec<Arc<ActionConfig>> {
         check

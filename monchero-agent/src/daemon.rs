@@ -580,10 +580,10 @@ impl Daemon {
     /// for the check changed.
     fn start_collects(&mut self, spec: &CheckConfig, outcome: &Outcome, wall: SystemTime) -> bool {
         let Some(saved) = self.snapshot.checks.get_mut(&spec.name) else { return false };
-        if saved.collection.is_empty() && !self.actions.has_collect(spec) {
+        let configs = self.actions.collects_of(spec);
+        if configs.is_empty() && saved.collection.is_empty() {
             return false;
         }
-        let configs = self.actions.collects_of(spec);
         let views: Vec<CollectAction<'_>> = configs
             .iter()
             .filter_map(|action| match &action.kind {
