@@ -252,3 +252,40 @@ fn a_check_waiting_for_its_collect_does_not_hold_other_checks_events() {
     assert_eq!(both[1]["collected"][0]["output"], "released");
     assert_eq!(agent.stop(), 0);
 }
+
+#[test]
+fn a_notification_waiting_for_a_collect_survives_sigkill_and_goes_out_after_the_restart() {
+    let setup = Setup::new();
+    let release = setup.plugins.path("release");
+    let wait = setup
+        .plugins
+        .script("wait", &format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()));
+    let actions = format!(
+        "{notify}[[action]]\nname = \"wait\"\nkind = \"collect\"\ncommand = \"{wait}\"\n\
+         timeout = \"30s\"\n",
+        notify = notify_action(&setup),
+        wait = wait.display(),
+    );
+    let (config, web) = config_with(&setup, 1, &["wait", "notify"], &actions);
+    let agent = Agent::start(&config, setup.dir());
+    setup.set_code(2);
+    agent.check_now(&web);
+    let state = setup.dir().join("state/state.json");
+    wait_for(
+        || std::fs::read_to_string(&state).is_ok_and(|text| text.contains("\"held\"")),
+        "the held event in the state file",
+    );
+    agent.signal(rustix::process::Signal::KILL);
+    drop(agent);
+    // Let the orphaned collect end; the killed agent sent nothing.
+    std::fs::write(&release, "").unwrap();
+    assert!(lines(&setup.plugins.path("events.jsonl")).is_empty());
+
+    let agent = Agent::start(&config, setup.dir());
+    let problem = &events(&setup, 1)[0];
+    assert_eq!(problem["kind"], "problem");
+    assert_eq!(problem["check"], web.as_str());
+    assert_eq!(problem["collected"], serde_json::json!([]));
+    assert_eq!(agent.stop(), 0);
+    assert_eq!(events(&setup, 1).len(), 1, "sent once");
+}
