@@ -16,6 +16,8 @@ mod cli;
 mod daemon;
 // Actions on state changes, through the daemon.
 mod actions;
+// `collect` actions: output gathered at a failure, attached to its events.
+mod collect;
 // Webhook and email notifiers against real servers on 127.0.0.1.
 mod notifiers;
 // The HTTP and SMTP servers those tests deliver to.

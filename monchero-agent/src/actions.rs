@@ -13,21 +13,27 @@
 //! count of those it replaced, when the window has room
 //! ([`Actions::release_held`]). Notifier actions (webhook, email) then go to
 //! the durable [`Deliveries`] queue instead of the pool.
+//!
+//! `collect` actions are not dispatched by events: the daemon starts them
+//! ([`Actions::collect`]) when [`crate::collect`] says a problem needs
+//! them, and they run on the same pool, their output captured as written.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use monchero_core::collected::{Collected, combine_output};
 use monchero_core::event::{Event, EventKind, Trigger};
 use monchero_core::ratelimit::Limiter;
-use monchero_core::runner::{RunInput, Runner};
+use monchero_core::result::Termination;
+use monchero_core::runner::{RunInput, Runner, RunnerConfig};
 use monchero_core::tracker::{ChangeKind, CheckState, HardChange, Outcome};
 use monchero_core::{CheckResult, State};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::config::{ActionConfig, ActionKind, CheckConfig};
+use crate::config::{ActionConfig, ActionKind, CheckConfig, CollectConfig};
 use crate::delivery::Deliveries;
 
 /// Actions running at once; more wait in the queue.
@@ -82,13 +88,25 @@ pub struct Moment<'a> {
 pub struct ActionDone {
     pub action: Arc<ActionConfig>,
     pub event: Arc<Event>,
-    pub result: CheckResult,
+    pub ran: Ran,
+}
+
+/// What a finished run gave.
+#[derive(Debug)]
+pub enum Ran {
+    /// A command action's result.
+    Command(CheckResult),
+    /// A collect action's output, for the problem segment it was started
+    /// in; `None` when it never ran (dropped from a full queue).
+    Collect { generation: u64, collected: Option<Collected> },
 }
 
 #[derive(Debug)]
 struct Queued {
     action: Arc<ActionConfig>,
     event: Arc<Event>,
+    /// For a collect: the problem segment it is for.
+    generation: u64,
 }
 
 /// The action queue and pool.
@@ -164,7 +182,8 @@ impl Actions {
         let event = Arc::new(event);
         for name in &check.actions {
             let Some(action) = self.by_name.get(name).cloned() else { continue };
-            if !action.on.contains(&trigger) {
+            // Collects start with the problem, not with its events.
+            if !action.on.contains(&trigger) || matches!(action.kind, ActionKind::Collect(_)) {
                 continue;
             }
             let change = match event.kind {
@@ -198,13 +217,15 @@ impl Actions {
     }
 
     /// Runs the planned actions that are due: a delayed first run, or a
-    /// repeat. Plans for a problem that is over or has changed are dropped.
-    /// Returns whether any plan changed (ran, or was dropped).
+    /// repeat, with what the check's collects gathered. Plans for a problem
+    /// that is over or has changed are dropped. Returns whether any plan
+    /// changed (ran, or was dropped).
     pub fn run_due(
         &mut self,
         check: &CheckConfig,
         host: &str,
         state: &CheckState,
+        collected: &[Collected],
         planned: &mut BTreeMap<String, Planned>,
         now: SystemTime,
     ) -> bool {
@@ -228,9 +249,10 @@ impl Actions {
                     };
                     let outcome = Outcome { hard_change: Some(change), flapping: None };
                     let attempts = check.tracker.attempts;
-                    for event in
+                    for mut event in
                         Event::from_outcome(&check.name, host, state, &outcome, attempts, now)
                     {
+                        event.collected = collected.to_vec();
                         self.enqueue(action.clone(), Arc::new(event));
                     }
                     plan.sent = true;
@@ -243,6 +265,30 @@ impl Actions {
         });
         self.start();
         changed
+    }
+
+    /// The collect actions the check lists, by name.
+    pub fn collects_of(&self, check: &CheckConfig) -> Vec<Arc<ActionConfig>> {
+        check
+            .actions
+            .iter()
+            .filter_map(|name| self.by_name.get(name))
+            .filter(|action| matches!(action.kind, ActionKind::Collect(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// Queues the collect action `name` with the event of the moment, for
+    /// problem segment `generation`; its end comes back as [`Ran::Collect`].
+    /// Returns false when no such collect is configured.
+    pub fn collect(&mut self, name: &str, event: Arc<Event>, generation: u64) -> bool {
+        let Some(action) = self.by_name.get(name).cloned() else { return false };
+        if !matches!(action.kind, ActionKind::Collect(_)) {
+            return false;
+        }
+        self.push(Queued { action, event, generation });
+        self.start();
+        true
     }
 
     /// Passes `event` through the action's rate limit, if it has one.
@@ -288,40 +334,84 @@ impl Actions {
             self.deliveries.submit(&action.name, Arc::unwrap_or_clone(event));
             return;
         }
-        if self.queue.len() == QUEUE_LIMIT {
-            self.queue.pop_front();
+        self.push(Queued { action, event, generation: 0 });
+    }
+
+    /// Queues a run, dropping the oldest when the queue is full. A dropped
+    /// collect is reported as ended, so events waiting for it go out.
+    fn push(&mut self, queued: Queued) {
+        if self.queue.len() == QUEUE_LIMIT
+            && let Some(dropped) = self.queue.pop_front()
+        {
             self.dropped += 1;
             warn!(
                 message = "Action queue full; the oldest queued run was dropped.",
+                action = %dropped.action.name,
                 dropped_total = self.dropped,
             );
+            if matches!(dropped.action.kind, ActionKind::Collect(_)) {
+                let ran = Ran::Collect { generation: dropped.generation, collected: None };
+                let done = ActionDone { action: dropped.action, event: dropped.event, ran };
+                let _ = self.done_tx.send(done);
+            }
         }
-        self.queue.push_back(Queued { action, event });
+        self.queue.push_back(queued);
     }
 
     /// Starts queued runs while the pool has room.
     pub fn start(&mut self) {
         while self.running < MAX_RUNNING {
-            let Some(Queued { action, event }) = self.queue.pop_front() else { break };
-            let ActionKind::Command(command) = &action.kind else { continue };
-            let command = command.clone();
+            let Some(Queued { action, event, generation }) = self.queue.pop_front() else { break };
+            let done = self.done_tx.clone();
+            match &action.kind {
+                ActionKind::Command(command) => {
+                    let command = command.clone();
+                    let runner = self.runner.clone();
+                    tokio::spawn(async move {
+                        let env = event.env();
+                        let json = serde_json::to_vec(&*event).unwrap_or_default();
+                        let input = RunInput { env: &env, stdin: Some(&json) };
+                        let result = runner.run_with_input(&command, action.timeout, input).await;
+                        let _ = done.send(ActionDone { action, event, ran: Ran::Command(result) });
+                    });
+                }
+                ActionKind::Collect(collect) => {
+                    let collect = collect.clone();
+                    tokio::spawn(async move {
+                        let collected = run_collect(&action, &collect, &event).await;
+                        let ran = Ran::Collect { generation, collected: Some(collected) };
+                        let _ = done.send(ActionDone { action, event, ran });
+                    });
+                }
+                ActionKind::Webhook(_) | ActionKind::Email(_) => continue,
+            }
             self.running += 1;
-            let (runner, done) = (self.runner.clone(), self.done_tx.clone());
-            tokio::spawn(async move {
-                let env = event.env();
-                let json = serde_json::to_vec(&*event).unwrap_or_default();
-                let input = RunInput { env: &env, stdin: Some(&json) };
-                let result = runner.run_with_input(&command, action.timeout, input).await;
-                let _ = done.send(ActionDone { action, event, result });
-            });
         }
     }
 
     /// Books a finished run: logs it, frees its slot, starts the next one,
-    /// and returns the record to keep with the check.
-    pub fn finish(&mut self, done: &ActionDone) -> ActionRecord {
+    /// and returns the record to keep with the check (for commands; a
+    /// collect's output is kept by [`crate::collect`]).
+    pub fn finish(&mut self, done: &ActionDone) -> Option<ActionRecord> {
+        let (action, event) = (&done.action, &done.event);
+        let result = match &done.ran {
+            Ran::Command(result) => result,
+            Ran::Collect { collected, .. } => {
+                let Some(collected) = collected else { return None };
+                self.running -= 1;
+                info!(
+                    message = "Collect ran.",
+                    action = %action.name,
+                    check = %event.check,
+                    ended = %collected.ended,
+                    bytes = collected.output.len(),
+                    truncated = collected.truncated,
+                );
+                self.start();
+                return None;
+            }
+        };
         self.running -= 1;
-        let (action, event, result) = (&done.action, &done.event, &done.result);
         let ok = result.state == State::Ok && !result.timed_out;
         if ok {
             info!(
@@ -342,19 +432,47 @@ impl Actions {
             );
         }
         self.start();
-        ActionRecord {
+        Some(ActionRecord {
             action: action.name.clone(),
             event: event.kind,
             at: SystemTime::now(),
             ok,
             exit_code: result.exit_code,
             summary: result.summary.clone(),
-        }
+        })
     }
 
     /// Runs queued or running.
     pub fn busy(&self) -> usize {
         self.running + self.queue.len()
+    }
+}
+
+/// Runs a collect action with the event of its moment and returns what it
+/// gathered.
+async fn run_collect(action: &ActionConfig, collect: &CollectConfig, event: &Event) -> Collected {
+    // The output is the point, so the runner keeps as much as the action
+    // may; stderr is capped lower by the runner itself.
+    let runner =
+        Runner::new(RunnerConfig { output_limit: collect.max_output, ..RunnerConfig::default() });
+    let env = event.env();
+    let json = serde_json::to_vec(event).unwrap_or_default();
+    let started = SystemTime::now();
+    let input = RunInput { env: &env, stdin: Some(&json) };
+    let run = runner.capture(&collect.command, action.timeout, input).await;
+    let dropped = run.stdout_truncated || run.stderr_truncated;
+    let (output, truncated) = combine_output(&run.stdout, &run.stderr, collect.max_output, dropped);
+    Collected {
+        action: action.name.clone(),
+        output,
+        truncated,
+        exit_code: match run.termination {
+            Termination::Exited(code) => Some(code),
+            _ => None,
+        },
+        ended: run.termination.describe(),
+        at: started.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs()),
+        duration_ms: u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX),
     }
 }
 

@@ -10,7 +10,7 @@
 //! the old one keeps running), SIGTERM and SIGINT stop scheduling, wait a
 //! bounded time for running checks, save the state and exit 0.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,7 +22,7 @@ use monchero_core::event::Event;
 use monchero_core::result::{RawRun, Termination};
 use monchero_core::runner::{Runner, RunnerConfig};
 use monchero_core::schedule::{Schedule, next_slot, plan};
-use monchero_core::tracker::CheckState;
+use monchero_core::tracker::{ChangeKind, CheckState, HardChange, Outcome};
 use monchero_core::{CheckResult, State};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
@@ -31,8 +31,9 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::EX_CONFIG;
-use crate::actions::{ActionDone, ActionRecord, Actions, Moment};
-use crate::config::{self, CheckCommand, CheckConfig, Config};
+use crate::actions::{ActionDone, ActionRecord, Actions, Moment, Planned, Ran};
+use crate::collect::{CollectAction, Collection, Held};
+use crate::config::{self, ActionKind, CheckCommand, CheckConfig, Config};
 use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::delivery::{self, Deliveries};
 use crate::metrics::MetricsSnapshot;
@@ -292,6 +293,7 @@ impl Daemon {
             push,
         };
         daemon.rebuild(Instant::now(), now);
+        daemon.release_saved_held();
         info!(
             message = "Agent started.",
             config = %daemon.config.source,
@@ -346,6 +348,7 @@ impl Daemon {
                     state: CheckState::new(wall),
                     last_action: None,
                     planned: Default::default(),
+                    collection: Collection::default(),
                 });
             saved.max_attempts = spec.tracker.attempts;
             if !slot.running {
@@ -530,20 +533,21 @@ impl Daemon {
         if let Some(flapping) = outcome.flapping {
             info!(message = "Flapping.", check = %spec.name, event = ?flapping);
         }
+        let collecting = self.start_collects(&spec, &outcome, wall);
         // Most results change nothing: look the check up again only for events.
         let saved = if events.is_empty() { None } else { self.snapshot.checks.get_mut(&spec.name) };
         let acted = saved.is_some() && !spec.actions.is_empty();
         if let Some(saved) = saved {
+            let hard_since = saved.state.hard_since;
+            let generation = saved.collection.generation;
             for event in events {
-                let hard_since = saved.state.hard_since;
-                let planned = &mut saved.planned;
-                self.actions.dispatch(
-                    &spec,
-                    event,
-                    Moment { flapping, hard_since, now: wall, planned },
-                );
+                let held = Held { event, generation, flapping, hard_since, at: wall };
+                for held in saved.collection.admit(held) {
+                    dispatch_held(&mut self.actions, &spec, &mut saved.planned, held);
+                }
             }
         }
+        let dirty = if collecting { Dirty::States } else { dirty };
         self.dirty = self.dirty.max(dirty);
         // Saved before the next flush tick: an agent killed in between would
         // see the change again after a restart and act on it twice.
@@ -570,8 +574,106 @@ impl Daemon {
         self.start_ready(now);
     }
 
+    /// Starts the check's collect actions that its new state makes due
+    /// (see [`crate::collect`]), each with the event of this moment: a
+    /// problem (soft or hard) or a change. Returns whether what is kept
+    /// for the check changed.
+    fn start_collects(&mut self, spec: &CheckConfig, outcome: &Outcome, wall: SystemTime) -> bool {
+        let Some(saved) = self.snapshot.checks.get_mut(&spec.name) else { return false };
+        let configs = self.actions.collects_of(spec);
+        if configs.is_empty() && saved.collection.is_empty() {
+            return false;
+        }
+        let views: Vec<CollectAction<'_>> = configs
+            .iter()
+            .filter_map(|action| match &action.kind {
+                ActionKind::Collect(config) => {
+                    Some(CollectAction { name: &action.name, config, on: &action.on })
+                }
+                _ => None,
+            })
+            .collect();
+        // `observe` only bumps the generation, clears outputs and adds runs:
+        // comparing these is enough, and cheaper than copying outputs of up
+        // to a megabyte each on every result.
+        let before = (saved.collection.generation, saved.collection.outputs.len());
+        let due = saved.collection.observe(&saved.state, outcome, &views);
+        if due.is_empty() {
+            return (saved.collection.generation, saved.collection.outputs.len()) != before;
+        }
+        let state = &saved.state;
+        let previous = outcome.hard_change.map_or(state.hard_state, |change| change.previous);
+        let kind = if previous.is_problem() { ChangeKind::Change } else { ChangeKind::Problem };
+        let change = HardChange { kind, previous, current: state.state, attempt: state.attempt };
+        let moment = Outcome { hard_change: Some(change), flapping: None };
+        let host = &self.snapshot.host;
+        let attempts = spec.tracker.attempts;
+        let generation = saved.collection.generation;
+        if let Some(event) =
+            Event::from_outcome(&spec.name, host, state, &moment, attempts, wall).next()
+        {
+            let event = Arc::new(event);
+            for name in due {
+                if !self.actions.collect(name, event.clone(), generation) {
+                    // Only a collect the pool does not know: book its end
+                    // at once, so nothing waits for it.
+                    saved.collection.finished(name, generation, None);
+                }
+            }
+        }
+        true
+    }
+
+    /// Dispatches events that waited for a check's collects.
+    fn dispatch_released(&mut self, check: &str, released: Vec<Held>) {
+        if released.is_empty() {
+            return;
+        }
+        // A check removed by a reload took its events with it.
+        let Some(&index) = self.index.get(check) else { return };
+        let spec = self.slots[index].spec.clone();
+        let Some(saved) = self.snapshot.checks.get_mut(check) else { return };
+        for held in released {
+            dispatch_held(&mut self.actions, &spec, &mut saved.planned, held);
+        }
+        self.dirty = Dirty::States;
+        // Saved soon, like any event acted on: not twice after a restart.
+        self.save_soon = true;
+    }
+
+    /// Sends the events that waited for collects when the agent stopped:
+    /// those collects ended with it.
+    fn release_saved_held(&mut self) {
+        let waiting: Vec<String> = self
+            .snapshot
+            .checks
+            .iter()
+            .filter(|(_, saved)| !saved.collection.held.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in waiting {
+            let released = self
+                .snapshot
+                .checks
+                .get_mut(&name)
+                .map(|saved| saved.collection.release_if_idle())
+                .unwrap_or_default();
+            info!(message = "Events that waited for collects at the last stop go out now.", check = %name, events = released.len());
+            self.dispatch_released(&name, released);
+        }
+    }
+
     fn action_finished(&mut self, done: ActionDone) {
         let record = self.actions.finish(&done);
+        if let Ran::Collect { generation, collected } = done.ran {
+            let check = &done.event.check;
+            let Some(saved) = self.snapshot.checks.get_mut(check) else { return };
+            let released = saved.collection.finished(&done.action.name, generation, collected);
+            self.dirty = Dirty::States;
+            self.dispatch_released(check, released);
+            return;
+        }
+        let Some(record) = record else { return };
         if !record.ok {
             self.stats.action_failures += 1;
         }
@@ -615,7 +717,8 @@ impl Daemon {
             let Some(&index) = self.index.get(name) else { continue };
             if !saved.planned.is_empty() {
                 let spec = &self.slots[index].spec;
-                if self.actions.run_due(spec, host, &saved.state, &mut saved.planned, now) {
+                let (state, collected) = (&saved.state, &saved.collection.outputs);
+                if self.actions.run_due(spec, host, state, collected, &mut saved.planned, now) {
                     self.dirty = Dirty::States;
                 }
             }
@@ -886,6 +989,17 @@ impl Daemon {
             self.push.record_result(&done.spec.name, state, attempts, wall, change.as_ref());
         }
     }
+}
+
+/// Hands an event, held or not, to the actions with its moment.
+fn dispatch_held(
+    actions: &mut Actions,
+    spec: &CheckConfig,
+    planned: &mut BTreeMap<String, Planned>,
+    held: Held,
+) {
+    let Held { event, flapping, hard_since, at, .. } = held;
+    actions.dispatch(spec, event, Moment { flapping, hard_since, now: at, planned });
 }
 
 fn log_change(change: &ChangeRecord) {

@@ -11,6 +11,7 @@ mod cert_request;
 mod check_list;
 mod check_now;
 mod cli;
+mod collect;
 mod color;
 mod config;
 mod control;

@@ -21,6 +21,7 @@ use monchero_core::tracker::{CheckState, StateType};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{ActionRecord, Planned};
+use crate::collect::Collection;
 
 /// Bumped when the layout changes incompatibly.
 const FORMAT_VERSION: u32 = 1;
@@ -54,6 +55,11 @@ pub struct SavedCheck {
     /// Delayed and repeating actions planned for the current problem.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub planned: BTreeMap<String, Planned>,
+    /// What collect actions gathered in the current problem, and events
+    /// waiting for them; each output is capped by its action's
+    /// `max_output`.
+    #[serde(default, skip_serializing_if = "Collection::is_empty")]
+    pub collection: Collection,
 }
 
 /// One state change (soft or hard), for the history an operator reads.
@@ -280,7 +286,13 @@ mod tests {
         state.observe_state(&Default::default(), State::Critical, now);
         snapshot.checks.insert(
             "disk".into(),
-            SavedCheck { max_attempts: 3, state, last_action: None, planned: BTreeMap::new() },
+            SavedCheck {
+                max_attempts: 3,
+                state,
+                last_action: None,
+                planned: BTreeMap::new(),
+                collection: Default::default(),
+            },
         );
         snapshot
     }

@@ -242,10 +242,18 @@ fn write_row(
         Some(action) if !action.ok => format!(" [action {} failed]", action.action),
         _ => String::new(),
     };
+    // Where to look at 3 a.m.: the output itself is in `status --json`.
+    let collected = if check.collected.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = check.collected.iter().map(|c| c.action.as_str()).collect();
+        format!(" [collected: {}]", names.join(", "))
+    };
     let prefix = format!("{:<8}  {attempt:<9} {since:>4}  {:<name_width$}  ", "", check.name);
     let summary = sanitize(&check.summary, false);
     let room = width.map(|w| {
-        w.saturating_sub(prefix.chars().count() + flapping.len() + failed_action.chars().count())
+        let marks = flapping.len() + failed_action.chars().count() + collected.chars().count();
+        w.saturating_sub(prefix.chars().count() + marks)
     });
     let summary: String = match room {
         Some(room) if summary.chars().count() > room => {
@@ -269,6 +277,9 @@ fn write_row(
         if !mark.is_empty() {
             write!(out, "{}", mark.style(palette.state(state)))?;
         }
+    }
+    if !collected.is_empty() {
+        write!(out, "{}", collected.style(palette.dim()))?;
     }
     writeln!(out)
 }

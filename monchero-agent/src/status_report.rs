@@ -6,13 +6,14 @@
 use std::time::{Duration, SystemTime};
 
 use monchero_core::State;
+use monchero_core::collected::Collected;
 use monchero_core::perfdata::PerfData;
 use monchero_core::tracker::StateType;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionRecord;
 use crate::push::TargetHealth;
-use crate::state_file::{ChangeRecord, Snapshot};
+use crate::state_file::{ChangeRecord, Snapshot, brief};
 
 /// The contract's `status --json` object, plus agent details.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +64,44 @@ pub struct CheckStatus {
     /// The last action run for this check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action: Option<ActionRecord>,
+    /// What collect actions gathered in the current problem; absent once
+    /// the check has recovered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collected: Vec<CollectedStatus>,
+}
+
+/// One collect action's output as `status` shows it: whole in the events,
+/// the first [`STATUS_OUTPUT_LIMIT`] bytes here, so that a status reply
+/// for many failing checks stays small.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectedStatus {
+    pub action: String,
+    /// When it ran (RFC 3339).
+    pub at: String,
+    pub ended: String,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    /// The output was cut at the action's `max_output`.
+    pub truncated: bool,
+    /// The output's first [`STATUS_OUTPUT_LIMIT`] bytes.
+    pub output: String,
+}
+
+/// The most of each collected output a status reply carries.
+pub const STATUS_OUTPUT_LIMIT: usize = 4096;
+
+impl CollectedStatus {
+    fn of(collected: &Collected) -> CollectedStatus {
+        CollectedStatus {
+            action: collected.action.clone(),
+            at: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(collected.at)),
+            ended: collected.ended.clone(),
+            exit_code: collected.exit_code,
+            duration_ms: collected.duration_ms,
+            truncated: collected.truncated,
+            output: brief(&collected.output, STATUS_OUTPUT_LIMIT),
+        }
+    }
 }
 
 /// RFC 3339 in UTC with second precision, as the contract shows times.
@@ -115,6 +154,7 @@ impl StatusReport {
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
                     last_action: saved.last_action.clone(),
+                    collected: saved.collection.outputs.iter().map(CollectedStatus::of).collect(),
                 }
             })
             .collect();
@@ -168,6 +208,7 @@ mod tests {
                     state: check,
                     last_action: None,
                     planned: Default::default(),
+                    collection: Default::default(),
                 },
             );
         }
@@ -242,6 +283,29 @@ mod tests {
         let stored: crate::state_file::Snapshot =
             serde_json::from_slice(&serde_json::to_vec(&snapshot).unwrap()).unwrap();
         assert_eq!(stored.changes, snapshot.changes);
+    }
+
+    #[test]
+    fn collected_output_shows_with_its_time_and_cut_short() {
+        let mut snapshot = snapshot(&[("disk", State::Critical)]);
+        let saved = snapshot.checks.get_mut("disk").unwrap();
+        saved.collection.outputs.push(Collected {
+            action: "ps".into(),
+            output: "x".repeat(10_000),
+            truncated: false,
+            exit_code: Some(0),
+            ended: "exit status 0".into(),
+            at: 1_800_000_000,
+            duration_ms: 4,
+        });
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let json = serde_json::to_value(&report).unwrap();
+        let shown = &json["checks"][0]["collected"][0];
+        assert_eq!(shown["action"], "ps");
+        assert_eq!(shown["at"], "2027-01-15T08:00:00Z");
+        assert_eq!(shown["ended"], "exit status 0");
+        let output = shown["output"].as_str().unwrap();
+        assert!(output.len() <= STATUS_OUTPUT_LIMIT && output.ends_with('…'), "{}", output.len());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::collected::{self, Collected};
 use crate::perfdata::PerfData;
 use crate::state::State;
 use crate::tracker::{ChangeKind, CheckState, FlapEvent, Outcome, StateType};
@@ -82,6 +83,10 @@ pub struct Event {
     /// since the action last went out (this one carries the count).
     #[cfg_attr(feature = "serde", serde(default))]
     pub suppressed: u64,
+    /// What the check's `collect` actions gathered for this problem; empty
+    /// for recoveries and flapping events.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub collected: Vec<Collected>,
 }
 
 impl Event {
@@ -112,6 +117,7 @@ impl Event {
                 percent_state_change: percent,
                 timestamp: now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs()),
                 suppressed: 0,
+                collected: Vec::new(),
             }
         };
         let change = outcome.hard_change.map(|change| {
@@ -151,6 +157,7 @@ impl Event {
             ("MONCHERO_LONG_OUTPUT", self.long_output.clone()),
             ("MONCHERO_TIMESTAMP", self.timestamp.to_string()),
             ("MONCHERO_SUPPRESSED", self.suppressed.to_string()),
+            ("MONCHERO_COLLECTED", collected::join(&self.collected)),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -262,6 +269,35 @@ mod tests {
         assert_eq!(get("MONCHERO_STATE_TYPE"), "HARD");
         assert_eq!(get("MONCHERO_ATTEMPT"), "2");
         assert_eq!(get("MONCHERO_TIMESTAMP"), "1000");
+        assert_eq!(get("MONCHERO_COLLECTED"), "");
+    }
+
+    #[test]
+    fn collected_output_goes_into_the_environment_and_the_json() {
+        let config = TrackerConfig { attempts: 1, ..TrackerConfig::default() };
+        let mut state = CheckState::new(at(0));
+        let hard = state.observe_state(&config, State::Critical, at(10));
+        let mut event = events(&state, &hard).remove(0);
+        event.collected.push(Collected {
+            action: "ps".to_owned(),
+            output: "PID CMD".to_owned(),
+            truncated: false,
+            exit_code: Some(0),
+            ended: "exit status 0".to_owned(),
+            at: 10,
+            duration_ms: 3,
+        });
+        let env = event.env();
+        let collected = env.iter().find(|(n, _)| n == "MONCHERO_COLLECTED").unwrap();
+        assert_eq!(collected.1, "=== ps (exit status 0, 3 ms) ===\nPID CMD");
+        #[cfg(feature = "serde")]
+        {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["collected"][0]["action"], "ps");
+            assert_eq!(json["collected"][0]["output"], "PID CMD");
+            let back: Event = serde_json::from_value(json).unwrap();
+            assert_eq!(back, event);
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@
 pub mod backoff;
 #[cfg(feature = "builtin")]
 pub mod builtin;
+pub mod collected;
 #[cfg(feature = "runner")]
 pub mod command;
 pub mod event;

@@ -54,6 +54,25 @@ pub enum Termination {
     SpawnFailed(SpawnFailure),
 }
 
+impl Termination {
+    /// How the run ended, in words, for output shown as it is (a
+    /// `collect` action's): `exit status 1`, `killed by signal 9
+    /// (SIGKILL)`, `timed out after 5s and killed`, or why it did not
+    /// start.
+    pub fn describe(&self) -> String {
+        match self {
+            Termination::Exited(code) => format!("exit status {code}"),
+            Termination::Signaled(signal) => {
+                format!("killed by signal {signal} ({})", signal_name(*signal))
+            }
+            Termination::TimedOut(after) => {
+                format!("timed out after {} and killed", DisplayDuration(*after))
+            }
+            Termination::SpawnFailed(failure) => failure.to_string(),
+        }
+    }
+}
+
 /// Why a command could not be started, in an operator's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnFailure {
@@ -265,6 +284,16 @@ mod tests {
             truncated: false,
             timeout_state: State::Unknown,
         })
+    }
+
+    #[test]
+    fn endings_are_described_in_words() {
+        assert_eq!(Termination::Exited(0).describe(), "exit status 0");
+        assert_eq!(Termination::Signaled(9).describe(), "killed by signal 9 (SIGKILL)");
+        let timed_out = Termination::TimedOut(Duration::from_millis(1500));
+        assert_eq!(timed_out.describe(), "timed out after 1.5s and killed");
+        let missing = SpawnFailure { program: "/x".into(), kind: SpawnFailureKind::NotFound };
+        assert_eq!(Termination::SpawnFailed(missing).describe(), "command not found: /x");
     }
 
     #[test]

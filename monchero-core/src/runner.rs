@@ -109,6 +109,30 @@ pub struct RunInput<'a> {
     pub stdin: Option<&'a [u8]>,
 }
 
+/// One run as the runner observed it, before any interpretation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// How it ended.
+    pub termination: Termination,
+    /// Standard output, invalid UTF-8 replaced.
+    pub stdout: String,
+    /// Standard error, invalid UTF-8 replaced; at most 64 KiB.
+    pub stderr: String,
+    /// Wall-clock duration.
+    pub duration: Duration,
+    /// stdout went past the output limit; the rest was dropped.
+    pub stdout_truncated: bool,
+    /// stderr went past its limit; the rest was dropped.
+    pub stderr_truncated: bool,
+}
+
+/// Bytes as text without copying them when they are valid UTF-8, which
+/// nearly all plugin output is.
+fn into_text(data: Vec<u8>) -> String {
+    String::from_utf8(data)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
 /// Runs plugins; cheap to share (`&Runner`) between concurrent runs.
 #[derive(Debug, Clone, Default)]
 pub struct Runner {
@@ -147,6 +171,32 @@ impl Runner {
         limit: Duration,
         input: RunInput<'_>,
     ) -> CheckResult {
+        let run = self.capture(command, limit, input).await;
+        // stderr only matters when it becomes the summary, so its overflow
+        // only counts then.
+        let truncated = run.stdout_truncated || (run.stdout.is_empty() && run.stderr_truncated);
+        CheckResult::from_run(RawRun {
+            termination: &run.termination,
+            stdout: &run.stdout,
+            stderr: &run.stderr,
+            duration: run.duration,
+            truncated,
+            timeout_state: self.config.timeout_state,
+        })
+    }
+
+    /// Runs `command` like [`run_with_input`](Self::run_with_input) but
+    /// returns what happened uninterpreted: the ending and both streams as
+    /// they were written (capped), for commands whose output is the point
+    /// (`collect` actions) rather than a plugin's state.
+    ///
+    /// Cancel-safe: dropping the future kills the process group.
+    pub async fn capture(
+        &self,
+        command: &CommandLine,
+        limit: Duration,
+        input: RunInput<'_>,
+    ) -> Captured {
         let started = Instant::now();
         let mut stdout = Capture::new(self.config.output_limit);
         let mut stderr = Capture::new(STDERR_LIMIT.min(self.config.output_limit));
@@ -157,19 +207,14 @@ impl Runner {
             }
             Err(error) => Termination::SpawnFailed(spawn_failure(command, &error)),
         };
-        let stdout_text = String::from_utf8_lossy(&stdout.data);
-        let stderr_text = String::from_utf8_lossy(&stderr.data);
-        // stderr only matters when it becomes the summary, so its overflow
-        // only counts then.
-        let truncated = stdout.truncated || (stdout.data.is_empty() && stderr.truncated);
-        CheckResult::from_run(RawRun {
-            termination: &termination,
-            stdout: &stdout_text,
-            stderr: &stderr_text,
+        Captured {
+            termination,
+            stdout: into_text(stdout.data),
+            stderr: into_text(stderr.data),
             duration: started.elapsed(),
-            truncated,
-            timeout_state: self.config.timeout_state,
-        })
+            stdout_truncated: stdout.truncated,
+            stderr_truncated: stderr.truncated,
+        }
     }
 
     /// Starts the process with its stdout and stderr on pipes of our own,

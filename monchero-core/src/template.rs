@@ -24,7 +24,7 @@
 //! #     state: State::Critical, previous_state: State::Ok, state_type: StateType::Hard,
 //! #     attempt: 3, max_attempts: 3, summary: "HTTP \"503\"".into(),
 //! #     long_output: String::new(), perfdata: Vec::new(), percent_state_change: 0.0,
-//! #     timestamp: 0, suppressed: 0,
+//! #     timestamp: 0, suppressed: 0, collected: Vec::new(),
 //! # };
 //! let template = Template::parse(r#"{"text": "{{check}} is {{state|upper}}: {{summary}}"}"#)?;
 //! assert_eq!(
@@ -41,7 +41,7 @@ use crate::event::Event;
 use crate::tracker::StateType;
 
 /// The fields a placeholder can name, in the order the docs list them.
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 15] = [
     "check",
     "host",
     "hostname",
@@ -56,6 +56,7 @@ pub const FIELDS: [&str; 14] = [
     "timestamp",
     "percent_state_change",
     "suppressed",
+    "collected",
 ];
 
 /// The filters a placeholder can apply.
@@ -218,6 +219,7 @@ fn value<'e>(event: &'e Event, field: &str) -> Cow<'e, str> {
         "timestamp" => Cow::Owned(event.timestamp.to_string()),
         "percent_state_change" => Cow::Owned(format!("{:.1}", event.percent_state_change)),
         "suppressed" => Cow::Owned(event.suppressed.to_string()),
+        "collected" => Cow::Owned(crate::collected::join(&event.collected)),
         // `parse` admits only the names above.
         _ => Cow::Borrowed(""),
     }
@@ -273,6 +275,15 @@ mod tests {
             percent_state_change: 12.345,
             timestamp: 1_795_788_000,
             suppressed: 4,
+            collected: vec![crate::collected::Collected {
+                action: "ps".into(),
+                output: "PID \"CMD\"".into(),
+                truncated: false,
+                exit_code: Some(0),
+                ended: "exit status 0".into(),
+                at: 1_795_787_990,
+                duration_ms: 5,
+            }],
         }
     }
 
@@ -283,8 +294,17 @@ mod tests {
         assert_eq!(
             text,
             "disk|web1|web1|ok|critical|hard|recovery|1|3|DISK OK - \"/\" 40% used\\|\
-             line 1\nline\t2\u{1}|1795788000|12.3|4"
+             line 1\nline\t2\u{1}|1795788000|12.3|4|\
+             === ps (exit status 0, 5 ms) ===\nPID \"CMD\""
         );
+    }
+
+    #[test]
+    fn collected_output_is_json_escaped_in_a_json_body() {
+        let template = Template::parse(r#"{"text": "{{collected}}"}"#).unwrap();
+        let body = template.render(&event(), Escape::Json);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["text"], "=== ps (exit status 0, 5 ms) ===\nPID \"CMD\"");
     }
 
     #[test]

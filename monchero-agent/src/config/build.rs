@@ -32,8 +32,8 @@ use super::raw::{
     Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, RawPush, Section, deserialize_table,
 };
 use super::{
-    ActionConfig, ActionKind, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, Config,
-    ConfigErrors, ConfigSource, MetricsConfig, PullConfig, paths, pull,
+    ActionConfig, ActionKind, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, CollectConfig,
+    CollectWhen, Config, ConfigErrors, ConfigSource, MetricsConfig, PullConfig, paths, pull,
 };
 
 mod notifier;
@@ -45,6 +45,15 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(15);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// A collect's output kept unless it sets `max_output`: a `ps` sorted by
+/// CPU or fifty log lines, not a whole log.
+const DEFAULT_COLLECT_OUTPUT: usize = 16 * 1024;
+/// The most a collect may keep: its output is kept with the check's state,
+/// rewritten with the state file and sent with every problem event.
+const MAX_COLLECT_OUTPUT: usize = 1024 * 1024;
+/// What a collect's `on` may list: it runs when a check turns non-OK.
+const COLLECT_TRIGGERS: [ActionTrigger; 3] =
+    [ActionTrigger::Warning, ActionTrigger::Critical, ActionTrigger::Unknown];
 const DEFAULT_MAX_CONCURRENT: usize = 64;
 const DEFAULT_MAX_CHECK_SPREAD: Duration = Duration::from_secs(10);
 
@@ -456,6 +465,7 @@ impl Loader {
             None => "this action".to_owned(),
         };
         let kind = self.action_kind(entry, raw, &what);
+        let collect = raw.kind.as_ref().is_some_and(|kind| kind.get_ref() == "collect");
         let on = match &raw.on {
             Some(list) => {
                 if list.get_ref().is_empty() {
@@ -468,6 +478,15 @@ impl Loader {
                 let mut on = Vec::new();
                 for trigger in list.get_ref() {
                     match ActionTrigger::from_name(trigger.get_ref()) {
+                        Some(parsed) if collect && !COLLECT_TRIGGERS.contains(&parsed) => {
+                            let message = format!(
+                                "{what} is a collect, which runs when a check turns non-OK; \
+                                 on takes only \"warning\", \"critical\" and \"unknown\", \
+                                 not {:?}",
+                                trigger.get_ref()
+                            );
+                            self.error(entry.file, trigger.span().start, message);
+                        }
                         Some(parsed) if on.contains(&parsed) => {}
                         Some(parsed) => on.push(parsed),
                         None => {
@@ -478,6 +497,7 @@ impl Loader {
                 }
                 on
             }
+            None if collect => COLLECT_TRIGGERS.to_vec(),
             None => ActionTrigger::ALL.to_vec(),
         };
         let timeout = duration(&raw.timeout).unwrap_or(DEFAULT_ACTION_TIMEOUT);
@@ -523,8 +543,8 @@ impl Loader {
                             kind.get_ref()
                         ),
                         None => format!(
-                            "kind {:?} is not an action kind; use \"command\", \"webhook\" or \
-                             \"email\"",
+                            "kind {:?} is not an action kind; use \"command\", \"webhook\", \
+                             \"email\" or \"collect\"",
                             kind.get_ref()
                         ),
                     };
@@ -567,8 +587,54 @@ impl Loader {
             }
             notifier::Kind::Webhook => self.webhook(entry, raw).map(ActionKind::Webhook),
             notifier::Kind::Email => self.email(entry, raw).map(ActionKind::Email),
+            notifier::Kind::Collect => self.collect_action(entry, raw, what),
         };
         if misplaced { None } else { built }
+    }
+
+    /// A collect action's command, `when` and `max_output`.
+    fn collect_action(
+        &mut self,
+        entry: &Entry<RawAction>,
+        raw: &RawAction,
+        what: &str,
+    ) -> Option<ActionKind> {
+        let command = self.command_action(entry, raw, what);
+        let when = match &raw.when {
+            None => Some(CollectWhen::Soft),
+            Some(when) => match when.get_ref().as_str() {
+                "soft" => Some(CollectWhen::Soft),
+                "hard" => Some(CollectWhen::Hard),
+                other => {
+                    let message = format!(
+                        "when = {other:?} is not a moment to collect at; use \"soft\" (at the \
+                         first non-OK result) or \"hard\" (at the hard change)"
+                    );
+                    self.error(entry.file, when.span().start, message);
+                    None
+                }
+            },
+        };
+        let max_output = match &raw.max_output {
+            None => Some(DEFAULT_COLLECT_OUTPUT),
+            Some(size) => match usize::try_from(size.get_ref().0) {
+                Ok(bytes) if bytes <= MAX_COLLECT_OUTPUT => Some(bytes),
+                _ => {
+                    let message = format!(
+                        "max_output must be at most 1MiB ({} bytes given): the output is kept \
+                         with the check's state until it recovers",
+                        size.get_ref().0
+                    );
+                    self.error(entry.file, size.span().start, message);
+                    None
+                }
+            },
+        };
+        Some(ActionKind::Collect(CollectConfig {
+            command: command?,
+            when: when?,
+            max_output: max_output?,
+        }))
     }
 
     /// A command action's command line.

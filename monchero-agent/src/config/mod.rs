@@ -183,14 +183,39 @@ pub enum ActionKind {
     Webhook(WebhookConfig),
     /// `kind = "email"`: a mail over SMTP or sendmail.
     Email(EmailConfig),
+    /// `kind = "collect"`: runs a program when a check turns non-OK and
+    /// attaches its output to the problem events that follow.
+    Collect(CollectConfig),
 }
 
 impl ActionKind {
     /// Whether deliveries go through the durable queue (notifiers) rather
-    /// than the action pool (commands).
+    /// than the action pool (commands, collects).
     pub fn is_notifier(&self) -> bool {
-        !matches!(self, ActionKind::Command(_))
+        matches!(self, ActionKind::Webhook(_) | ActionKind::Email(_))
     }
+}
+
+/// A `collect` action: what it runs and when, and how much of its output
+/// is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectConfig {
+    /// The command, under the plugin execution policy.
+    pub command: CommandLine,
+    /// At the first non-OK result or only at the hard change.
+    pub when: CollectWhen,
+    /// The most of its output kept (stdout, then stderr), in bytes.
+    pub max_output: usize,
+}
+
+/// When a `collect` action runs in a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectWhen {
+    /// At the first non-OK result (`when = "soft"`, the default), so the
+    /// data is from the moment of failure.
+    Soft,
+    /// At the hard change (`when = "hard"`).
+    Hard,
 }
 
 /// Retries of a notifier's failed delivery.

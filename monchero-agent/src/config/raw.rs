@@ -92,6 +92,8 @@ pub(super) struct RawAction {
     pub username: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub sendmail: Option<Spanned<String>>,
+    pub when: Option<Spanned<String>>,
+    pub max_output: Option<Spanned<ByteSize>>,
 }
 
 /// One `[[push]]`: a server the agent sends results and changes to.
@@ -274,6 +276,8 @@ impl Section {
                 "username",
                 "password_file",
                 "sendmail",
+                "when",
+                "max_output",
             ],
             Section::Pull => &[
                 "listen",
@@ -525,7 +529,7 @@ mod tests {
         );
         assert_eq!(
             unknown_key("zz", Section::Action, "[[action]]"),
-            r#"unknown key "zz" in [[action]]; remove it or use one of: name, kind, command, shell, on, timeout, recheck, delay, repeat, rate_limit, retry_base, retry_max, retry_for, url, method, headers, body, ca_file, to, from, subject, smtp, starttls, username, password_file, sendmail"#
+            r#"unknown key "zz" in [[action]]; remove it or use one of: name, kind, command, shell, on, timeout, recheck, delay, repeat, rate_limit, retry_base, retry_max, retry_for, url, method, headers, body, ca_file, to, from, subject, smtp, starttls, username, password_file, sendmail, when, max_output"#
         );
     }
 

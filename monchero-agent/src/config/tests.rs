@@ -821,7 +821,7 @@ fn notifier_mistakes_are_reported_where_they_are() {
     check(
         "kind = \"webhook\"\nurl = \"http://x\"\nbody = \"{\\\"t\\\": 1, {{chek}}\"\n",
         &[
-            "agent.toml:10:20: body: {{chek}} is not a field; use one of: check, host, hostname, state, previous_state, state_type, event, attempt, max_attempts, summary, long_output, timestamp, percent_state_change, suppressed",
+            "agent.toml:10:20: body: {{chek}} is not a field; use one of: check, host, hostname, state, previous_state, state_type, event, attempt, max_attempts, summary, long_output, timestamp, percent_state_change, suppressed, collected",
         ],
     );
     check(
@@ -888,7 +888,7 @@ fn the_ready_templates_in_the_docs_load_and_make_valid_json() {
             json_bodies += 1;
         }
     }
-    assert_eq!(json_bodies, 3, "Slack, Telegram and Teams");
+    assert_eq!(json_bodies, 4, "Slack, Telegram, Teams and the collect example");
 }
 
 #[test]
@@ -983,5 +983,84 @@ fn kind_specific_mistakes_are_reported_where_they_are() {
             "/etc/monchero/agent.toml:29:8: host must be the name of an Icinga host object: visible characters, no \"!\" and no control characters",
             "/etc/monchero/agent.toml:30:13: cannot read cert_file /nonexistent/c.pem: No such file or directory (os error 2)",
         ]
+    );
+}
+
+#[test]
+fn collect_actions_default_to_soft_16k_and_the_problem_states() {
+    let config = parsed(
+        "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"ps\", \"log\"]\n\
+         [[action]]\nname = \"ps\"\nkind = \"collect\"\ncommand = \"ps -eo pid,args\"\n\
+         [[action]]\nname = \"log\"\nkind = \"collect\"\ncommand = \"tail -n 50 /var/log/syslog | cat\"\n\
+         shell = true\nwhen = \"hard\"\nmax_output = \"1MiB\"\non = [\"critical\"]\ntimeout = \"5s\"\n",
+    );
+    let ps = &config.actions[0];
+    let ActionKind::Collect(collect) = &ps.kind else { panic!("{ps:?}") };
+    assert_eq!(collect.command, CommandLine::parse("ps -eo pid,args").unwrap());
+    assert_eq!(collect.when, CollectWhen::Soft);
+    assert_eq!(collect.max_output, 16 * 1024);
+    assert_eq!(ps.on, [ActionTrigger::Warning, ActionTrigger::Critical, ActionTrigger::Unknown]);
+    assert_eq!(ps.rate_limit, None);
+    assert!(!ps.kind.is_notifier());
+
+    let log = &config.actions[1];
+    let ActionKind::Collect(collect) = &log.kind else { panic!("{log:?}") };
+    assert_eq!(collect.command, CommandLine::shell("tail -n 50 /var/log/syslog | cat").unwrap());
+    assert_eq!(collect.when, CollectWhen::Hard);
+    assert_eq!(collect.max_output, 1024 * 1024);
+    assert_eq!(log.on, [ActionTrigger::Critical]);
+    assert_eq!(log.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn collect_actions_reject_what_does_not_fit_them_with_its_place() {
+    let text = "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"ps\"]\n\
+                [[action]]\nname = \"ps\"\nkind = \"collect\"\ncommand = \"/bin/ps\"\n\
+                when = \"later\"\nmax_output = \"2MiB\"\non = [\"critical\", \"recovery\"]\n\
+                repeat = \"5m\"\nrecheck = true\nurl = \"http://127.0.0.1/\"\n";
+    assert_eq!(
+        errors(text),
+        [
+            format!(
+                "{FILE}:9:8: when = \"later\" is not a moment to collect at; use \"soft\" (at the \
+                 first non-OK result) or \"hard\" (at the hard change)"
+            ),
+            format!(
+                "{FILE}:10:14: max_output must be at most 1MiB (2097152 bytes given): the output \
+                 is kept with the check's state until it recovers"
+            ),
+            format!(
+                "{FILE}:11:19: action \"ps\" is a collect, which runs when a check turns non-OK; \
+                 on takes only \"warning\", \"critical\" and \"unknown\", not \"recovery\""
+            ),
+            format!(
+                "{FILE}:12:10: repeat is not a setting of a collect action; remove it (a collect \
+                 runs once when a check turns non-OK; delay and repeat belong to the actions that \
+                 notify)"
+            ),
+            format!(
+                "{FILE}:13:11: recheck is not a setting of a collect action; remove it (recheck \
+                 belongs to kind = \"command\")"
+            ),
+            format!(
+                "{FILE}:14:7: url is not a setting of a collect action; remove it (url belongs to \
+                 kind = \"webhook\")"
+            ),
+        ]
+    );
+    let missing = "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"ps\"]\n\
+                   [[action]]\nname = \"ps\"\nkind = \"collect\"\n";
+    assert_eq!(errors(missing).len(), 1, "{:?}", errors(missing));
+    assert!(
+        errors(missing)[0].starts_with(&format!("{FILE}:5:1: [[action]] \"ps\" has no command"))
+    );
+    let command_with_when = "[[check]]\nname = \"c\"\ncommand = \"builtin:load\"\nactions = [\"n\"]\n\
+                             [[action]]\nname = \"n\"\ncommand = \"/bin/true\"\nwhen = \"soft\"\n";
+    assert_eq!(
+        errors(command_with_when),
+        [format!(
+            "{FILE}:8:8: when is not a setting of a command action; remove it (when belongs to \
+             kind = \"collect\")"
+        )]
     );
 }

@@ -103,7 +103,7 @@ pub struct Outcome {
 
 #[derive(Debug)]
 enum Message {
-    Submit(Delivery),
+    Submit(Box<Delivery>),
     Configure(Vec<ActionConfig>),
 }
 
@@ -190,7 +190,7 @@ impl Deliveries {
                 %error,
             );
         }
-        let _ = self.tx.send(Message::Submit(delivery));
+        let _ = self.tx.send(Message::Submit(Box::new(delivery)));
     }
 
     /// Installs the actions of a (new) config; pending deliveries use the
@@ -212,7 +212,7 @@ enum Notifier {
 impl Notifier {
     fn new(action: &ActionConfig, host: &str) -> Option<Notifier> {
         let notifier = match &action.kind {
-            ActionKind::Command(_) => return None,
+            ActionKind::Command(_) | ActionKind::Collect(_) => return None,
             ActionKind::Webhook(config) => {
                 match webhook::Webhook::new(config.clone(), action.timeout) {
                     Ok(webhook) => Notifier::Webhook(webhook),
@@ -272,7 +272,7 @@ impl Worker {
             let next = next.unwrap_or_else(|| Instant::now() + far);
             tokio::select! {
                 message = self.rx.recv() => match message {
-                    Some(Message::Submit(delivery)) => self.submit(delivery).await,
+                    Some(Message::Submit(delivery)) => self.submit(*delivery).await,
                     Some(Message::Configure(actions)) => self.configure(&actions),
                     None => break,
                 },
@@ -552,6 +552,7 @@ pub(crate) mod tests {
                 percent_state_change: 0.0,
                 timestamp: 1_795_788_000,
                 suppressed: 2,
+                collected: Vec::new(),
             },
         }
     }

@@ -32,6 +32,8 @@ const DEFAULT_MAIL_BODY: &str = "\
 
 Event: {{event}}, attempt {{attempt}}/{{max_attempts}}, at {{timestamp}} (Unix time).
 Events not sent since the last mail (rate limit): {{suppressed}}.
+
+{{collected}}
 -- 
 monchero
 ";
@@ -42,26 +44,27 @@ pub(super) enum Kind {
     Command,
     Webhook,
     Email,
+    Collect,
 }
 
 /// Keys every kind accepts.
-const COMMON: [&str; 6] = ["name", "kind", "on", "timeout", "delay", "repeat"];
+const COMMON: [&str; 4] = ["name", "kind", "on", "timeout"];
+/// Keys of the kinds that act on hard changes; a collect runs once per
+/// problem, at its start.
+const TIMING: [&str; 2] = ["delay", "repeat"];
 const COMMAND_KEYS: [&str; 4] = ["command", "shell", "recheck", "rate_limit"];
+const COLLECT_KEYS: [&str; 4] = ["command", "shell", "when", "max_output"];
 const NOTIFIER_KEYS: [&str; 4] = ["rate_limit", "retry_base", "retry_max", "retry_for"];
 const WEBHOOK_KEYS: [&str; 5] = ["url", "method", "headers", "body", "ca_file"];
 const EMAIL_KEYS: [&str; 9] =
     ["to", "from", "subject", "body", "smtp", "starttls", "username", "password_file", "sendmail"];
 
 impl Kind {
-    pub const NAMES: [&'static str; 3] = ["command", "webhook", "email"];
+    pub const NAMES: [&'static str; 4] = ["command", "webhook", "email", "collect"];
+    const ALL: [Kind; 4] = [Kind::Command, Kind::Webhook, Kind::Email, Kind::Collect];
 
     pub fn from_name(name: &str) -> Option<Kind> {
-        match name {
-            "command" => Some(Kind::Command),
-            "webhook" => Some(Kind::Webhook),
-            "email" => Some(Kind::Email),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Kind {
             Kind::Command => "command",
             Kind::Webhook => "webhook",
             Kind::Email => "email",
+            Kind::Collect => "collect",
         }
     }
 
@@ -78,6 +82,7 @@ impl Kind {
             Kind::Command => "a command",
             Kind::Webhook => "a webhook",
             Kind::Email => "an email",
+            Kind::Collect => "a collect",
         }
     }
 
@@ -85,17 +90,29 @@ impl Kind {
     pub fn accepts(self, key: &str) -> bool {
         COMMON.contains(&key)
             || match self {
-                Kind::Command => COMMAND_KEYS.contains(&key),
-                Kind::Webhook => NOTIFIER_KEYS.contains(&key) || WEBHOOK_KEYS.contains(&key),
-                Kind::Email => NOTIFIER_KEYS.contains(&key) || EMAIL_KEYS.contains(&key),
+                Kind::Command => TIMING.contains(&key) || COMMAND_KEYS.contains(&key),
+                Kind::Webhook => {
+                    TIMING.contains(&key)
+                        || NOTIFIER_KEYS.contains(&key)
+                        || WEBHOOK_KEYS.contains(&key)
+                }
+                Kind::Email => {
+                    TIMING.contains(&key)
+                        || NOTIFIER_KEYS.contains(&key)
+                        || EMAIL_KEYS.contains(&key)
+                }
+                Kind::Collect => COLLECT_KEYS.contains(&key),
             }
     }
 
     /// Where `key`, which this kind does not take, belongs.
     pub fn hint(self, key: &str) -> String {
-        let owner = [Kind::Command, Kind::Webhook, Kind::Email]
-            .into_iter()
-            .find(|kind| *kind != self && kind.accepts(key));
+        if self == Kind::Collect && TIMING.contains(&key) {
+            return " (a collect runs once when a check turns non-OK; delay and repeat belong \
+                    to the actions that notify)"
+                .to_owned();
+        }
+        let owner = Kind::ALL.into_iter().find(|kind| *kind != self && kind.accepts(key));
         match owner {
             Some(Kind::Command) if self != Kind::Command => {
                 format!(" ({key} belongs to kind = \"command\")")
@@ -113,6 +130,8 @@ pub(super) fn present_keys(raw: &RawAction) -> Vec<(&'static str, usize)> {
         value.as_ref().map(|value| value.span().start)
     }
     [
+        ("delay", at(&raw.delay)),
+        ("repeat", at(&raw.repeat)),
         ("command", at(&raw.command)),
         ("shell", at(&raw.shell)),
         ("recheck", at(&raw.recheck)),
@@ -133,6 +152,8 @@ pub(super) fn present_keys(raw: &RawAction) -> Vec<(&'static str, usize)> {
         ("username", at(&raw.username)),
         ("password_file", at(&raw.password_file)),
         ("sendmail", at(&raw.sendmail)),
+        ("when", at(&raw.when)),
+        ("max_output", at(&raw.max_output)),
     ]
     .into_iter()
     .filter_map(|(key, at)| Some((key, at?)))
