@@ -7,6 +7,9 @@
 mod actions;
 mod ca;
 mod ca_command;
+mod ca_serve;
+mod cert_dir;
+mod cert_enrol;
 mod cert_request;
 mod check_list;
 mod check_now;
@@ -16,17 +19,21 @@ mod config;
 mod control;
 mod daemon;
 mod delivery;
+mod enrol_client;
+mod enrol_protocol;
 mod generate;
 mod logging;
 mod metrics;
 mod notify;
 mod pull;
 mod push;
+mod renewal;
 mod render;
 mod self_check;
 mod state_file;
 mod status;
 mod status_report;
+mod ticket;
 
 use std::process::ExitCode;
 
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
                 0
             })
         }
+        Command::Cert(cli::CertCommand::Enrol(args)) => Ok(cert_enrol::run(&args)),
         Command::Generate(command) => generate::run(&command),
     };
     match outcome {

@@ -59,6 +59,10 @@ pub struct AgentStats {
     pub skipped_at_last_check: u64,
     /// When the `[pull]` certificate expires, if the API is on.
     pub pull_cert_expires: Option<SystemTime>,
+    /// The last renewal of the `[pull]` certificate failed (it is retried).
+    pub cert_renewal_error: Option<String>,
+    /// The last CRL refresh failed (the installed CRL stays).
+    pub crl_refresh_error: Option<String>,
     /// Push targets whose oldest unsent record is older than
     /// `crate::push::BACKLOG_WARNING`: (target, records queued, age).
     pub push_backlog: Vec<(String, u64, Duration)>,
@@ -97,6 +101,12 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
             ),
         )),
         _ => {}
+    }
+    if let Some(error) = &stats.cert_renewal_error {
+        problems.push((State::Warning, format!("certificate renewal failed (retrying): {error}")));
+    }
+    if let Some(error) = &stats.crl_refresh_error {
+        problems.push((State::Warning, format!("CRL refresh failed: {error}")));
     }
     if let Some((target, queued, age)) = stats.push_backlog.first() {
         let age = humantime::format_duration(Duration::from_secs(age.as_secs()));

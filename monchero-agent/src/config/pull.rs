@@ -6,15 +6,21 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::raw::{Listen, RawMetrics, RawPull};
+use crate::cert_dir::CertDir;
 use crate::pull::tls;
 
 /// Connections served at once on the `[pull]` listener when
 /// `max_connections` is not set.
 const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// How often the CRL is fetched from the enrolment server when
+/// `crl_refresh` is not set.
+const DEFAULT_CRL_REFRESH: Duration = Duration::from_secs(3600);
 
 /// `[pull]`: the HTTPS API, open only to clients with a certificate from
 /// `ca_file`.
@@ -38,6 +44,12 @@ pub struct PullConfig {
     pub run_allowed: Vec<String>,
     /// Connections served at once, handshakes included; more wait.
     pub max_connections: usize,
+    /// The certificate directory `monchero cert enrol` filled, when the
+    /// files above come from it: its certificate is renewed and its CRL
+    /// refreshed from the enrolment server recorded there.
+    pub cert_dir: Option<PathBuf>,
+    /// How often the CRL is fetched (with `cert_dir`).
+    pub crl_refresh: Duration,
 }
 
 /// `[metrics]`: `/metrics` over plain HTTP.
@@ -82,16 +94,72 @@ pub(super) fn build_pull(
             }
         };
     let certs = |path: &Path| tls::load_certs(path).map(drop);
-    let ca_file = file(&raw.ca_file, "ca_file", &certs);
-    let cert_file = file(&raw.cert_file, "cert_file", &certs);
-    let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
-    // Optional, unlike the others: `None` inside means "not set".
-    let crl_file = match raw.crl_file {
-        None => Some(None),
-        Some(_) => {
-            file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop)).map(Some)
+    let (ca_file, cert_file, key_file, crl_file, cert_dir) = match &raw.cert_dir {
+        Some(value) => {
+            for (key, given) in [
+                ("ca_file", &raw.ca_file),
+                ("cert_file", &raw.cert_file),
+                ("key_file", &raw.key_file),
+                ("crl_file", &raw.crl_file),
+            ] {
+                if let Some(given) = given {
+                    let message = format!(
+                        "{key} cannot be set with cert_dir, which holds the CA, certificate, key \
+                         and CRL; remove one of the two"
+                    );
+                    report(given.span().start, message);
+                    ok = false;
+                }
+            }
+            let path = dir.join(value.get_ref());
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let certs_dir = CertDir::new(&path);
+            let checked = tls::load_certs(&certs_dir.ca_file())
+                .and_then(|_| tls::load_certs(&certs_dir.cert_file()))
+                .and_then(|_| tls::load_key(&certs_dir.key_file()))
+                .and_then(|_| tls::load_crls(&certs_dir.crl_file()));
+            match checked {
+                Ok(_) => (
+                    Some(certs_dir.ca_file()),
+                    Some(certs_dir.cert_file()),
+                    Some(certs_dir.key_file()),
+                    Some(Some(certs_dir.crl_file())),
+                    Some(path),
+                ),
+                Err(error) => {
+                    let message = format!(
+                        "cert_dir: {error:#} (fill the directory with `monchero cert enrol --dir \
+                         {}`)",
+                        path.display()
+                    );
+                    report(value.span().start, message);
+                    (None, None, None, None, None)
+                }
+            }
+        }
+        None => {
+            let ca_file = file(&raw.ca_file, "ca_file", &certs);
+            let cert_file = file(&raw.cert_file, "cert_file", &certs);
+            let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
+            // Optional, unlike the others: `None` inside means "not set".
+            let crl_file = match raw.crl_file {
+                None => Some(None),
+                Some(_) => {
+                    file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop))
+                        .map(Some)
+                }
+            };
+            (ca_file, cert_file, key_file, crl_file, None)
         }
     };
+    if let (Some(refresh), None) = (&raw.crl_refresh, &raw.cert_dir) {
+        let message = "crl_refresh needs cert_dir: the CRL is fetched from the enrolment server \
+                       recorded there";
+        report(refresh.span().start, message.to_owned());
+        ok = false;
+    }
+    let crl_refresh =
+        raw.crl_refresh.as_ref().map_or(DEFAULT_CRL_REFRESH, |refresh| refresh.get_ref().0);
     let allow = raw.allow.as_ref().map(|names| names_of(names, "allow", report));
     let run_allowed = raw
         .run_allowed
@@ -118,6 +186,8 @@ pub(super) fn build_pull(
         allow,
         run_allowed,
         max_connections,
+        cert_dir,
+        crl_refresh,
     })
     .filter(|_| ok)
 }

@@ -34,6 +34,8 @@ pub struct Client {
     /// The names of its certificate (see `tls::peer_names`); empty on the
     /// plain `[metrics]` listener.
     pub names: Vec<String>,
+    /// Its certificate, when it sent one (`ca serve`'s renewal reads it).
+    pub certificate: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// Which clients may do what, from `[pull]`.
@@ -233,6 +235,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An answer with `status` and the stable `code`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
     }
@@ -277,6 +284,7 @@ mod tests {
         Client {
             address: SocketAddr::from(([127, 0, 0, 1], 1)),
             names: names.iter().map(|name| (*name).to_owned()).collect(),
+            certificate: None,
         }
     }
 
