@@ -34,3 +34,5 @@ mod blocked;
 mod systemd;
 // Push: delivery to the reference receiver through outages, SIGKILL and damage.
 mod push;
+// Certificate enrolment with `ca serve` and `cert enrol`, renewal, CRL refresh.
+mod certificates;

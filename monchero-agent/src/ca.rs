@@ -407,14 +407,14 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use rustls_pki_types::CertificateRevocationListDer;
 
     use super::*;
 
-    const YEAR: Duration = Duration::from_secs(365 * 86400);
+    pub(crate) const YEAR: Duration = Duration::from_secs(365 * 86400);
 
     fn csr(names: Vec<String>, common_name: Option<&str>) -> String {
         let mut params = CertificateParams::new(names).unwrap();

@@ -23,8 +23,8 @@ pub fn run(command: CaCommand) -> anyhow::Result<u8> {
         CaCommand::Sign { dir, csr, validity, out } => {
             let ca = Ca::open(&dir)?;
             let pem = if Path::new(&csr).is_file() {
-                let request = std::fs::read_to_string(&csr)
-                    .with_context(|| format!("cannot read {csr}"))?;
+                let request =
+                    std::fs::read_to_string(&csr).with_context(|| format!("cannot read {csr}"))?;
                 ca.sign(&request, validity).with_context(|| format!("cannot sign {csr}"))?
             } else {
                 sign_queued(&ca, &csr, validity)?
@@ -116,6 +116,9 @@ fn sign_queued(ca: &Ca, which: &str, validity: std::time::Duration) -> anyhow::R
     queued.status = Status::Issued;
     queued.certificate = Some(pem.clone());
     queue.save(&queued)?;
-    eprintln!("request {} for {:?} signed; its agent collects the certificate", queued.id, queued.name);
+    eprintln!(
+        "request {} for {:?} signed; its agent collects the certificate",
+        queued.id, queued.name
+    );
     Ok(pem)
 }

@@ -57,9 +57,10 @@ fn trust(args: &EnrolArgs) -> Result<Trust, (u8, anyhow::Error)> {
             (crate::EX_USAGE, error)
         });
     }
-    let path = args.ca_file.as_deref().ok_or_else(|| {
-        (crate::EX_USAGE, anyhow::anyhow!("give --ca-fingerprint or --ca-file"))
-    })?;
+    let path = args
+        .ca_file
+        .as_deref()
+        .ok_or_else(|| (crate::EX_USAGE, anyhow::anyhow!("give --ca-fingerprint or --ca-file")))?;
     crate::pull::tls::load_certs(path)
         .map(Trust::Certificates)
         .map_err(|error| (crate::EX_CONFIG, error))
@@ -74,7 +75,10 @@ async fn enrol(args: &EnrolArgs, trust: &Trust) -> anyhow::Result<u8> {
             eprintln!("collecting request {} for {:?}", pending.id, pending.name);
             return collect(&dir, &client, trust, &pending, &key, args.wait).await;
         }
-        eprintln!("forgetting request {} to {}: enrolling with {}", pending.id, pending.server, args.server);
+        eprintln!(
+            "forgetting request {} to {}: enrolling with {}",
+            pending.id, pending.server, args.server
+        );
         dir.clear_pending()?;
     }
     let name = match &args.name {
@@ -84,9 +88,16 @@ async fn enrol(args: &EnrolArgs, trust: &Trust) -> anyhow::Result<u8> {
     let (key, csr) = crate::cert_request::new_key_and_csr(&name, &args.san)?;
     let key = key.serialize_pem();
     let pending = match client.enrol(&csr, args.ticket.as_deref()).await? {
-        Answer::Pending { id } => Pending { server: args.server.clone(), id, name, san: args.san.clone() },
+        Answer::Pending { id } => {
+            Pending { server: args.server.clone(), id, name, san: args.san.clone() }
+        }
         answer => {
-            let pending = Pending { server: args.server.clone(), id: String::new(), name, san: args.san.clone() };
+            let pending = Pending {
+                server: args.server.clone(),
+                id: String::new(),
+                name,
+                san: args.san.clone(),
+            };
             return settle(&dir, trust, &pending, &key, answer);
         }
     };
@@ -129,7 +140,13 @@ async fn collect(
 }
 
 /// Installs an issued certificate, or reports a refusal.
-fn settle(dir: &CertDir, trust: &Trust, pending: &Pending, key: &str, answer: Answer) -> anyhow::Result<u8> {
+fn settle(
+    dir: &CertDir,
+    trust: &Trust,
+    pending: &Pending,
+    key: &str,
+    answer: Answer,
+) -> anyhow::Result<u8> {
     let (certificate, ca, crl) = match answer {
         Answer::Issued { certificate, ca, crl } => (certificate, ca, crl),
         Answer::Refused { id } => {

@@ -38,8 +38,8 @@ use crate::delivery::{self, Deliveries};
 use crate::metrics::MetricsSnapshot;
 use crate::notify;
 use crate::pull;
-use crate::renewal::{self, CertEvent};
 use crate::push::Push;
+use crate::renewal::{self, CertEvent};
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{
     CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,

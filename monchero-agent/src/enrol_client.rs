@@ -50,7 +50,8 @@ impl Trust {
 /// prints it), in either case, with or without a `sha256:` prefix.
 pub fn parse_fingerprint(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    let text = text.strip_prefix("sha256:").or_else(|| text.strip_prefix("SHA256:")).unwrap_or(text);
+    let text =
+        text.strip_prefix("sha256:").or_else(|| text.strip_prefix("SHA256:")).unwrap_or(text);
     let hex: String = text.chars().filter(|c| *c != ':').collect();
     crate::ticket::unhex(&hex).filter(|bytes| bytes.len() == 32)
 }
@@ -144,8 +145,9 @@ impl EnrolClient {
         let status = response.status();
         let text = response.text().await.map_err(|error| self.failed(&error))?;
         anyhow::ensure!(status.is_success(), "{}", refusal(status, &text));
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} answered something that is not the enrolment API", self.server))
+        serde_json::from_str(&text).with_context(|| {
+            format!("{} answered something that is not the enrolment API", self.server)
+        })
     }
 
     fn failed(&self, error: &reqwest::Error) -> anyhow::Error {

@@ -118,9 +118,8 @@ fn send(events: &mpsc::UnboundedSender<CertEvent>, event: CertEvent) {
 /// lifetime left. An unreadable certificate is due at once (a renewal
 /// attempt then says what is wrong).
 fn renewal_due(dir: &CertDir) -> Instant {
-    let validity = tls::load_certs(&dir.cert_file())
-        .ok()
-        .and_then(|certs| certs.first().and_then(validity));
+    let validity =
+        tls::load_certs(&dir.cert_file()).ok().and_then(|certs| certs.first().and_then(validity));
     let Some((not_before, not_after)) = validity else { return Instant::now() };
     let at = renewal_time(not_before, not_after);
     let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
@@ -153,8 +152,12 @@ fn alt_names(cert: &CertificateDer<'_>, name: &str) -> Vec<String> {
         .filter_map(|general| match general {
             GeneralName::DNSName(dns) => Some((*dns).to_owned()),
             GeneralName::IPAddress(bytes) => match bytes.len() {
-                4 => <[u8; 4]>::try_from(*bytes).ok().map(|b| std::net::IpAddr::from(b).to_string()),
-                16 => <[u8; 16]>::try_from(*bytes).ok().map(|b| std::net::IpAddr::from(b).to_string()),
+                4 => {
+                    <[u8; 4]>::try_from(*bytes).ok().map(|b| std::net::IpAddr::from(b).to_string())
+                }
+                16 => {
+                    <[u8; 16]>::try_from(*bytes).ok().map(|b| std::net::IpAddr::from(b).to_string())
+                }
                 _ => None,
             },
             _ => None,

@@ -207,6 +207,28 @@ mod tests {
     }
 
     #[test]
+    fn failed_renewals_and_crl_refreshes_warn_until_they_succeed() {
+        let mut stats = AgentStats {
+            cert_renewal_error: Some("cannot reach https://ca:9444/".into()),
+            crl_refresh_error: Some("the revocation list is not signed by the CA".into()),
+            ..Default::default()
+        };
+        let result = run(&mut stats, 1, SystemTime::now());
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result.summary.contains(
+                "certificate renewal failed (retrying): cannot reach https://ca:9444/ - CRL \
+                 refresh failed: the revocation list is not signed by the CA"
+            ),
+            "{}",
+            result.summary
+        );
+        stats.cert_renewal_error = None;
+        stats.crl_refresh_error = None;
+        assert_eq!(run(&mut stats, 1, SystemTime::now()).state, State::Ok);
+    }
+
+    #[test]
     fn the_pull_certificate_warns_thirty_days_ahead_and_is_critical_once_expired() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let day = Duration::from_secs(86400);

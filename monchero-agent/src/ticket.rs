@@ -28,8 +28,9 @@ impl Tickets {
     pub fn open(dir: &Path) -> anyhow::Result<Tickets> {
         let path = secret_path(dir);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Tickets::from_hex(text.trim())
-                .with_context(|| format!("{} is damaged: expected at least 32 hex digits", path.display())),
+            Ok(text) => Tickets::from_hex(text.trim()).with_context(|| {
+                format!("{} is damaged: expected at least 32 hex digits", path.display())
+            }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let secret = random_bytes::<32>()?;
                 write_new(&path, hex(&secret).as_bytes(), 0o600)?;

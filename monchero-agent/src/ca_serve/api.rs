@@ -54,7 +54,11 @@ impl ServeState {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("too many requests from {}; retry in {} s", client.address.ip(), wait.as_secs() + 1),
+                format!(
+                    "too many requests from {}; retry in {} s",
+                    client.address.ip(),
+                    wait.as_secs() + 1
+                ),
             )
         })
     }
@@ -82,7 +86,11 @@ pub fn router(state: ServeState) -> Router {
         .route("/v1/renew", post(renew))
         .route("/v1/crl", get(crl))
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see docs/certificates.md")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint; see docs/certificates.md",
+            )
         })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -203,5 +211,9 @@ fn internal(error: anyhow::Error) -> ApiError {
     let message = format!("{error:#}");
     warn!(message = "Enrolment server error.", error = %message);
     // The details (paths in the CA directory) are for the operator's log.
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the CA could not answer; see its log")
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the CA could not answer; see its log",
+    )
 }

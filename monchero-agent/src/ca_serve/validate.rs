@@ -48,13 +48,17 @@ impl Refusal {
 /// Reads a PEM certificate request, checking its signature (the sender
 /// holds the key) and that it names its holder in the subject CN.
 pub fn inspect(csr_pem: &str) -> Result<Requested, Refusal> {
-    let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
-        .map_err(|error| Refusal::new("bad_csr", format!("not a PEM certificate request: {error}")))?;
+    let der =
+        CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).map_err(|error| {
+            Refusal::new("bad_csr", format!("not a PEM certificate request: {error}"))
+        })?;
     CertificateSigningRequestParams::from_der(&der).map_err(|error| {
         Refusal::new("bad_csr", format!("the certificate request does not verify: {error}"))
     })?;
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
-        .map_err(|error| Refusal::new("bad_csr", format!("unreadable certificate request: {error}")))?;
+        .map_err(|error| {
+            Refusal::new("bad_csr", format!("unreadable certificate request: {error}"))
+        })?;
     let info = &csr.certification_request_info;
     let name = info
         .subject
@@ -102,8 +106,9 @@ pub struct Current {
 
 /// Reads the client certificate a renewal came with.
 pub fn current(der: &CertificateDer<'_>) -> Result<Current, Refusal> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|error| Refusal::new("bad_certificate", format!("unreadable client certificate: {error}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|error| {
+        Refusal::new("bad_certificate", format!("unreadable client certificate: {error}"))
+    })?;
     let time = |t: x509_parser::time::ASN1Time| {
         let seconds = u64::try_from(t.timestamp()).unwrap_or(0);
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
@@ -175,13 +180,13 @@ mod tests {
         params.serialize_request(key).unwrap().pem().unwrap()
     }
 
-    fn cert(cn: &str, key: &KeyPair, not_after: rcgen::date_time::DateTime) -> Current {
+    fn cert(cn: &str, key: &KeyPair, expiry_year: i32) -> Current {
         let mut params = CertificateParams::new(vec![cn.to_owned()]).unwrap();
         let mut subject = DistinguishedName::new();
         subject.push(DnType::CommonName, cn);
         params.distinguished_name = subject;
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = not_after;
+        params.not_after = rcgen::date_time_ymd(expiry_year, 1, 1);
         current(params.self_signed(key).unwrap().der()).unwrap()
     }
 
@@ -216,7 +221,7 @@ mod tests {
     fn renewal_needs_the_same_name_a_new_key_and_a_valid_certificate() {
         let old = KeyPair::generate().unwrap();
         let new = KeyPair::generate().unwrap();
-        let current = cert("web1", &old, rcgen::date_time_ymd(2040, 1, 1));
+        let current = cert("web1", &old, 2040);
         let now = at(2030);
         let fresh = inspect(&csr("web1", &["web1"], &new)).unwrap();
         assert_eq!(check_renewal(&fresh, &current, now), Ok(()));
@@ -231,7 +236,7 @@ mod tests {
         assert_eq!(refusal.code, "name_mismatch");
         assert!(refusal.message.contains("\"admin\""), "{refusal}");
 
-        let expired = cert("web1", &old, rcgen::date_time_ymd(2025, 1, 1));
+        let expired = cert("web1", &old, 2025);
         assert_eq!(check_renewal(&fresh, &expired, now).unwrap_err().code, "expired");
     }
 }

@@ -144,10 +144,8 @@ pub(super) fn build_pull(
             // Optional, unlike the others: `None` inside means "not set".
             let crl_file = match raw.crl_file {
                 None => Some(None),
-                Some(_) => {
-                    file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop))
-                        .map(Some)
-                }
+                Some(_) => file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop))
+                    .map(Some),
             };
             (ca_file, cert_file, key_file, crl_file, None)
         }
@@ -410,5 +408,65 @@ mod tests {
         let config =
             parse_in(dir.path(), &format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}")).unwrap();
         assert_eq!(config.pull.unwrap().crl_file, None);
+    }
+
+    #[test]
+    fn cert_dir_takes_the_place_of_the_four_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca =
+            crate::ca::Ca::init(&dir.path().join("ca"), "Test CA", crate::ca::tests::YEAR).unwrap();
+        let certs = crate::cert_dir::CertDir::new(&dir.path().join("certs"));
+        certs.create().unwrap();
+        let (key, csr) = crate::cert_request::new_key_and_csr("agent", &[]).unwrap();
+        let cert = ca.sign(&csr, crate::ca::tests::YEAR).unwrap();
+        certs.install_ca(&ca.ca_pem().unwrap()).unwrap();
+        certs.install_crl(&ca.crl_pem().unwrap()).unwrap();
+        certs.install_pair(&key.serialize_pem(), &cert).unwrap();
+
+        let text = "[pull]\nlisten = \"127.0.0.1:1\"\ncert_dir = \"certs\"\ncrl_refresh = \"5m\"\n";
+        let pull = parse_in(dir.path(), text).unwrap().pull.unwrap();
+        assert_eq!(pull.cert_dir, Some(dir.path().join("certs")));
+        assert_eq!(pull.cert_file, dir.path().join("certs/current/cert.pem"));
+        assert_eq!(pull.key_file, dir.path().join("certs/current/key.pem"));
+        assert_eq!(pull.crl_file, Some(dir.path().join("certs/crl.pem")));
+        assert_eq!(pull.crl_refresh, std::time::Duration::from_secs(300));
+        let default = "[pull]\nlisten = \"127.0.0.1:1\"\ncert_dir = \"certs\"\n";
+        let pull = parse_in(dir.path(), default).unwrap().pull.unwrap();
+        assert_eq!(pull.crl_refresh, std::time::Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn cert_dir_mistakes_point_at_the_value_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}cert_dir = \"nope\"\ncrl_refresh = \"0s\"\n"
+        );
+        let errors = parse_in(dir.path(), &text).unwrap_err();
+        let nope = dir.path().join("nope");
+        assert_eq!(
+            errors,
+            [
+                "3:11: ca_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                "4:13: cert_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                "5:12: key_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                format!(
+                    "6:12: cert_dir: cannot read {}: No such file or directory (os error 2) (fill the directory with `monchero cert enrol --dir {}`)",
+                    nope.join("ca.pem").display(),
+                    nope.display()
+                ),
+                "7:15: crl_refresh \"0s\" must be longer than zero; write e.g. \"30s\"".to_owned(),
+            ]
+        );
+        let errors = parse_in(
+            dir.path(),
+            &format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}crl_refresh = \"1m\"\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "6:15: crl_refresh needs cert_dir: the CRL is fetched from the enrolment server recorded there"
+            ]
+        );
     }
 }
