@@ -43,9 +43,13 @@ pub struct Enrolment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pending {
+    /// The enrolment server it was sent to.
     pub server: String,
+    /// The id the server gave it.
     pub id: String,
+    /// The certificate's name.
     pub name: String,
+    /// Its other DNS names and IP addresses.
     #[serde(default)]
     pub san: Vec<String>,
 }

@@ -75,13 +75,15 @@ pub enum Command {
 
     /// A small certificate authority for the pull API's mutual TLS.
     ///
-    /// monchero ca init /etc/monchero/ca; monchero ca sign /etc/monchero/ca
-    /// agent.csr > agent.pem; monchero ca list /etc/monchero/ca; monchero
-    /// ca revoke /etc/monchero/ca NAME. See docs/certificates.md.
+    /// monchero ca init DIR; monchero ca serve DIR --listen 0.0.0.0:9444;
+    /// monchero ca ticket DIR NAME; monchero ca sign DIR agent.csr|NAME;
+    /// monchero ca list DIR; monchero ca revoke DIR NAME. See
+    /// docs/certificates.md.
     #[command(subcommand)]
     Ca(CaCommand),
 
-    /// Keys and certificate requests for `monchero ca sign`.
+    /// Keys and certificate requests for `monchero ca sign`, and enrolment
+    /// with `monchero ca serve`.
     #[command(subcommand)]
     Cert(CertCommand),
 
@@ -183,7 +185,8 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
     /// Create a CA in DIR: ca.pem (give it to agents and clients), ca.key
-    /// (mode 0600, keep it there) and an empty revocation list crl.pem.
+    /// (mode 0600, keep it there), an empty revocation list crl.pem and the
+    /// ticket secret ticket.key (0600); prints the CA's fingerprint.
     Init {
         /// The CA directory; created with mode 0700.
         #[arg(value_name = "DIR")]

@@ -44,7 +44,9 @@ const MAX_CONNECTIONS: usize = 64;
 /// What `ca serve` was asked for.
 #[derive(Debug)]
 pub struct ServeOptions<'a> {
+    /// The CA directory.
     pub dir: &'a Path,
+    /// The address to listen on.
     pub listen: SocketAddr,
     /// The server certificate's names; the host name when empty.
     pub names: Vec<String>,

@@ -20,8 +20,11 @@ pub const MAX_PENDING: usize = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Waiting for `ca sign` or `ca refuse`.
     Pending,
+    /// Signed; the certificate is in the request.
     Issued,
+    /// Refused by an operator.
     Refused,
 }
 
@@ -41,6 +44,7 @@ pub struct Queued {
     pub peer: String,
     /// When it came, RFC 3339.
     pub received: String,
+    /// Pending, issued or refused.
     pub status: Status,
     /// The signed certificate (PEM), once issued.
     #[serde(default)]

@@ -99,8 +99,11 @@ pub struct Current {
     pub name: Option<String>,
     /// CN and DNS names.
     pub names: Vec<String>,
+    /// The DER SubjectPublicKeyInfo of its key.
     pub public_key: Vec<u8>,
+    /// The start of its validity.
     pub not_before: SystemTime,
+    /// The end of its validity.
     pub not_after: SystemTime,
 }
 
