@@ -112,6 +112,29 @@ fn curl(ca: &Path, client: &(PathBuf, PathBuf), url: &str) -> (i32, u16) {
     (output.status.code().unwrap_or(-1), code)
 }
 
+/// The base64 body of the first certificate the server at `url` sends
+/// (curl's `%{certs}`), or of the first PEM certificate in `pem`.
+fn first_cert(pem: &str) -> String {
+    let body = pem.split("-----BEGIN CERTIFICATE-----").nth(1).unwrap_or_default();
+    let body = body.split("-----END CERTIFICATE-----").next().unwrap_or_default();
+    body.split_whitespace().collect()
+}
+
+fn served_cert(ca: &Path, client: &(PathBuf, PathBuf), url: &str) -> String {
+    let output = Command::new("curl")
+        .args(["--silent", "--max-time", "10", "--output", "/dev/null"])
+        .args(["--write-out", "%{certs}", "--cacert"])
+        .arg(ca)
+        .arg("--cert")
+        .arg(&client.0)
+        .arg("--key")
+        .arg(&client.1)
+        .arg(url)
+        .output()
+        .unwrap();
+    first_cert(&String::from_utf8_lossy(&output.stdout))
+}
+
 /// Polls `done` every 100 ms until it holds or `limit` passes.
 fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -166,7 +189,7 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     assert_eq!(mode(&key), 0o600);
     assert_eq!(mode(&certs), 0o700);
     let first_key = std::fs::read(&key).unwrap();
-    let first_cert = std::fs::read(certs.join("current/cert.pem")).unwrap();
+    let first_cert_pem = std::fs::read(certs.join("current/cert.pem")).unwrap();
 
     let prometheus = offline_client(&ca, dir, "prometheus");
     let admin = offline_client(&ca, dir, "admin");
@@ -180,10 +203,12 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     let trusted = certs.join("ca.pem");
     assert_eq!(curl(&trusted, &prometheus, &url), (0, 200));
     assert_eq!(curl(&trusted, &admin, &url), (0, 200));
+    let served = served_cert(&trusted, &prometheus, &url);
+    assert_eq!(served, first_cert(&String::from_utf8_lossy(&first_cert_pem)));
 
     // Renewal: a new key and a new certificate, installed by the agent.
     wait_for(Duration::from_secs(30), "the agent to renew its certificate", || {
-        std::fs::read(certs.join("current/cert.pem")).unwrap() != first_cert
+        std::fs::read(certs.join("current/cert.pem")).unwrap() != first_cert_pem
     });
     assert_ne!(std::fs::read(&key).unwrap(), first_key, "renewal must use a new key");
     assert_eq!(mode(&certs.join("current/key.pem")), 0o600);
@@ -200,6 +225,11 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
         agent.log_text().contains("Pull API reloaded its certificates")
     });
     assert_eq!(curl(&trusted, &prometheus, &url), (0, 200), "served with the new certificate");
+    assert_ne!(
+        served_cert(&trusted, &prometheus, &url),
+        served,
+        "the listener serves a renewed one"
+    );
     assert!(serve.log_text().contains("Certificate renewed"), "{}", serve.log_text());
 
     // Revocation reaches the listener through the CRL refresh.

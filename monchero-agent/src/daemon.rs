@@ -272,8 +272,16 @@ impl Daemon {
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
         let pull = pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
+        // A damaged enrolment record stops renewal, not the agent: the
+        // certificate in use is still good, and builtin:agent says why.
+        let mut renewal_error = None;
         let cert_events = match config.pull.as_ref().and_then(|p| Some((p.cert_dir.as_ref()?, p))) {
-            Some((dir, pull)) => renewal::start(dir, pull.crl_refresh)?,
+            Some((dir, pull)) => renewal::start(dir, pull.crl_refresh).unwrap_or_else(|problem| {
+                let problem = format!("{problem:#}");
+                error!(message = "Certificate renewal is off.", error = %problem);
+                renewal_error = Some(problem);
+                None
+            }),
             None => None,
         };
         tokio::spawn(server.serve(control_tx));
@@ -297,7 +305,11 @@ impl Daemon {
             saved: Instant::now(),
             writing: None,
             save_soon: false,
-            stats: AgentStats { pull_cert_expires: pull.cert_expires(), ..AgentStats::default() },
+            stats: AgentStats {
+                pull_cert_expires: pull.cert_expires(),
+                cert_renewal_error: renewal_error,
+                ..AgentStats::default()
+            },
             pending: Vec::new(),
             done_tx,
             done_rx,
