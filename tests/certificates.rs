@@ -194,7 +194,8 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     let prometheus = offline_client(&ca, dir, "prometheus");
     let admin = offline_client(&ca, dir, "admin");
     let extra = format!(
-        "[pull]\nlisten = \"127.0.0.1:0\"\ncert_dir = \"{}\"\ncrl_refresh = \"1s\"\n",
+        "[[check]]\nname = \"self\"\ncommand = \"builtin:agent\"\ninterval = \"1h\"\n\n\
+         [pull]\nlisten = \"127.0.0.1:0\"\ncert_dir = \"{}\"\ncrl_refresh = \"1s\"\n",
         certs.display()
     );
     let config = setup.config(&[], &extra);
@@ -241,6 +242,17 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     assert_eq!(curl(&trusted, &admin, &url).1, 0, "refused at the handshake, no HTTP answer");
     assert_eq!(curl(&trusted, &prometheus, &url), (0, 200), "others are still let in");
     assert!(agent.log_text().contains("New CRL installed"), "{}", agent.log_text());
+
+    // With the enrolment server gone, the next renewal fails: builtin:agent
+    // (and so `monchero status`) says so.
+    drop(serve);
+    let mut summary = String::new();
+    wait_for(Duration::from_secs(30), "builtin:agent to report the failed renewal", || {
+        let result = agent.check_now("self");
+        summary = result["summary"].as_str().unwrap_or_default().to_owned();
+        summary.contains("certificate renewal failed (retrying): cannot reach")
+    });
+    assert!(summary.starts_with("AGENT WARNING"), "{summary}");
 }
 
 #[test]
