@@ -276,6 +276,31 @@ fn a_wrong_fingerprint_sends_nothing_and_a_wrong_ticket_waits_for_ca_sign() {
         };
     let good_ticket = ticket(&ca, "web1");
 
+    // The API as any HTTPS client sees it: the CRL needs no client
+    // certificate; a broken request gets a JSON error with a stable code.
+    let plain = |args: &[&str], path: &str| {
+        let output = Command::new("curl")
+            .args(["--silent", "--max-time", "10", "--write-out", "\n%{http_code}", "--cacert"])
+            .arg(ca.join("ca.pem"))
+            .args(args)
+            .arg(format!("{}{path}", serve.url))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = stdout.rsplit_once('\n').unwrap_or_default();
+        (code.to_owned(), body.to_owned())
+    };
+    let (code, crl) = plain(&[], "/v1/crl");
+    assert_eq!(code, "200");
+    assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
+    let json = ["-H", "content-type: application/json", "-X", "POST", "-d", r#"{"csr": "x"}"#];
+    let (code, body) = plain(&json, "/v1/enrol");
+    assert_eq!(code, "400");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"]["code"],
+        "bad_csr"
+    );
+
     let wrong = "00".repeat(32);
     let output = enrol(&good_ticket, ["--ca-fingerprint", &wrong], false).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));

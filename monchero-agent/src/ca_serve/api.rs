@@ -60,6 +60,7 @@ impl ServeState {
                     wait.as_secs() + 1
                 ),
             )
+            .retry_after(wait.as_secs() + 1)
         })
     }
 
