@@ -346,3 +346,27 @@ fn a_wrong_fingerprint_sends_nothing_and_a_wrong_ticket_waits_for_ca_sign() {
     ]);
     assert!(check.status.success(), "{}", text(&check));
 }
+
+#[test]
+fn enrol_exit_statuses_tell_usage_config_and_failure_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let enrol = |trust: [&str; 2]| {
+        let output = monchero()
+            .args(["cert", "enrol", "--server", "https://127.0.0.1:1", "--dir", path(&certs)])
+            .args(trust)
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, stderr) = enrol(["--ca-fingerprint", "zz"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("is not a SHA-256 fingerprint"), "{stderr}");
+    let (code, stderr) = enrol(["--ca-file", "/nonexistent/ca.pem"]);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(stderr.contains("cannot read /nonexistent/ca.pem"), "{stderr}");
+    // Nothing listens on port 1.
+    let (code, stderr) = enrol(["--ca-fingerprint", &"ab".repeat(32)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach https://127.0.0.1:1/"), "{stderr}");
+}
