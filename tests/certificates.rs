@@ -165,8 +165,9 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     let dir = setup.dir();
     let ca = dir.join("ca");
     ca_init(&ca);
-    // Short-lived certificates: the agent renews after two thirds of 12 s.
-    let serve = Serve::start(&ca, &["--lifetime", "12s"]);
+    // Short-lived certificates: the agent renews after two thirds of 15 s,
+    // long enough for the setup below to see the first certificate served.
+    let serve = Serve::start(&ca, &["--lifetime", "15s"]);
     let certs = dir.join("certs");
     let enrol = run(&[
         "cert",
@@ -247,7 +248,7 @@ fn enrolled_agent_serves_curl_renews_with_a_new_key_and_applies_revocations() {
     // (and so `monchero status`) says so.
     drop(serve);
     let mut summary = String::new();
-    wait_for(Duration::from_secs(30), "builtin:agent to report the failed renewal", || {
+    wait_for(Duration::from_secs(40), "builtin:agent to report the failed renewal", || {
         let result = agent.check_now("self");
         summary = result["summary"].as_str().unwrap_or_default().to_owned();
         summary.contains("certificate renewal failed (retrying): cannot reach")
