@@ -3,7 +3,7 @@
 //! (the pull API's [`ApiError`]). `docs/certificates.md` documents them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use tracing::{info, warn};
 
-use super::limit::RateLimit;
+use super::limit::{Limiter, RateLimit};
 use super::queue::{Queue, Status};
 use super::validate::{self, Refusal};
 use crate::ca::Ca;
@@ -34,22 +34,23 @@ pub struct ServeState {
     ca: Arc<Ca>,
     queue: Queue,
     lifetime: Duration,
-    limit: Arc<RateLimit>,
+    limit: Limiter,
 }
 
 impl ServeState {
-    /// Handlers over `ca`, signing for `lifetime`.
+    /// Handlers over `ca`, signing for `lifetime`. Must be called inside
+    /// the runtime.
     pub fn new(ca: Ca, lifetime: Duration) -> ServeState {
         ServeState {
             queue: Queue::new(ca.dir()),
             ca: Arc::new(ca),
             lifetime,
-            limit: Arc::new(RateLimit::new(REQUESTS_PER_MINUTE, Duration::from_secs(60))),
+            limit: Limiter::start(RateLimit::new(REQUESTS_PER_MINUTE, Duration::from_secs(60))),
         }
     }
 
-    fn admit(&self, client: &Client) -> Result<(), ApiError> {
-        self.limit.admit(client.address.ip(), Instant::now()).map_err(|wait| {
+    async fn admit(&self, client: &Client) -> Result<(), ApiError> {
+        self.limit.admit(client.address.ip()).await.map_err(|wait| {
             warn!(message = "Enrolment request refused: rate limit.", peer = %client.address);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -109,7 +110,7 @@ async fn enrol(
     State(state): State<ServeState>,
     body: Result<Json<EnrolRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Answer>), ApiError> {
-    state.admit(&client)?;
+    state.admit(&client).await?;
     let Json(request) = body.map_err(rejected)?;
     let requested = validate::inspect(&request.csr).map_err(bad_request)?;
     let tickets = Tickets::open(state.ca.dir()).map_err(internal)?;
@@ -159,7 +160,7 @@ async fn renew(
     State(state): State<ServeState>,
     body: Result<Json<RenewRequest>, JsonRejection>,
 ) -> Result<Json<Answer>, ApiError> {
-    state.admit(&client)?;
+    state.admit(&client).await?;
     let Some(certificate) = &client.certificate else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -10,7 +10,7 @@
 //! fingerprint on first contact. Connections are accepted by the pull
 //! listener (bounded, handshake timeout); `api` holds the routes,
 //! `validate` the signing rules, `queue` the waiting requests, `limit`
-//! the per-address budget.
+//! the per-address budget, owned by a task.
 
 pub mod api;
 mod limit;
@@ -68,12 +68,12 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<u8> {
     };
     let tls = server_config(&ca, &names)?;
     let fingerprint = ca.fingerprint()?;
-    let router = api::router(api::ServeState::new(ca, options.lifetime));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let router = api::router(api::ServeState::new(ca, options.lifetime));
         let (_keep, served) = watch::channel(Served { tls: Some(tls), router });
         let listener = Listener::bind(options.listen, served, MAX_CONNECTIONS)?;
         let address = listener.address();
