@@ -4,9 +4,9 @@
 //! When a third of the certificate's lifetime remains, the task makes a
 //! new key and request, sends it to the enrolment server recorded in the
 //! directory over mutual TLS with the current certificate, and installs
-//! the answer (pair switch, CRL). Every `crl_refresh` it fetches the CRL,
-//! verifies it against the CA and installs it when it changed. Each
-//! install is reported to the main loop, which reloads the pull listener's
+//! the answer (pair switch, CRL). At start and every `crl_refresh` after,
+//! it fetches the CRL, verifies it against the CA and installs it when it
+//! changed. Each install is reported to the main loop, which reloads the pull listener's
 //! TLS config; failures are reported too (for `builtin:agent`) and
 //! retried with backoff.
 
@@ -67,7 +67,8 @@ async fn run(
 ) {
     let mut failures = 0;
     let mut retry_at: Option<Instant> = None;
-    let mut next_crl = Instant::now() + crl_refresh;
+    // At once first: revocations made while the agent was down apply now.
+    let mut next_crl = Instant::now();
     loop {
         let renew_at = retry_at.unwrap_or_else(|| renewal_due(&dir));
         tokio::time::sleep_until(renew_at.min(next_crl)).await;
