@@ -38,3 +38,5 @@ mod systemd;
 mod push;
 // Push to Icinga 2 and to Prometheus remote write, the real servers from Debian.
 mod sinks;
+// Certificate enrolment with `ca serve` and `cert enrol`, renewal, CRL refresh.
+mod certificates;

@@ -87,7 +87,68 @@ impl Ca {
         write_new(&dir.join("ca.pem"), cert.pem().as_bytes(), 0o644)?;
         let ca = Ca { dir: dir.to_owned(), issuer: Issuer::new(params, key) };
         ca.write_crl(now)?;
+        crate::ticket::Tickets::open(dir)?;
         Ok(ca)
+    }
+
+    /// The CA directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The CA certificate (PEM), as agents and clients trust it.
+    pub fn ca_pem(&self) -> anyhow::Result<String> {
+        let path = self.dir.join("ca.pem");
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    }
+
+    /// The current revocation list (PEM), read afresh: `ca revoke` in
+    /// another process rewrites it.
+    pub fn crl_pem(&self) -> anyhow::Result<String> {
+        let path = self.dir.join("crl.pem");
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    }
+
+    /// The SHA-256 fingerprint of the CA certificate, in hex: what an agent
+    /// is given to trust this CA on first contact.
+    pub fn fingerprint(&self) -> anyhow::Result<String> {
+        let path = self.dir.join("ca.pem");
+        let der = CertificateDer::from_pem_file(&path)
+            .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+        Ok(fingerprint(&der))
+    }
+
+    /// Whether the certificate with the serial `serial` (hex) is revoked,
+    /// from the revocation file as it is now.
+    pub fn is_revoked(&self, serial: &str) -> anyhow::Result<bool> {
+        Ok(self.revoked()?.iter().any(|(revoked, _)| revoked == serial))
+    }
+
+    /// A certificate and a fresh key for `ca serve`'s own TLS, for `names`
+    /// (DNS names or IP addresses). Not kept in `issued/`: the key lives in
+    /// memory only and dies with the process, so there is nothing to revoke.
+    pub fn server_identity(
+        &self,
+        names: &[String],
+        validity: Duration,
+    ) -> anyhow::Result<(CertificateDer<'static>, KeyPair)> {
+        let mut params = CertificateParams::new(names.to_vec()).with_context(|| {
+            format!("{names:?}: each --name must be a DNS name or an IP address")
+        })?;
+        let mut subject = DistinguishedName::new();
+        subject.push(DnType::CommonName, names.first().map_or("monchero-ca-serve", String::as_str));
+        params.distinguished_name = subject;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let now = SystemTime::now();
+        params.not_before = (now - CLOCK_SKEW).into();
+        params.not_after = (now + validity).into();
+        params.serial_number = Some(random_serial()?);
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().context("cannot generate a key")?;
+        let cert = params.signed_by(&key, &self.issuer).context("cannot sign the certificate")?;
+        Ok((cert.der().clone(), key))
     }
 
     /// Opens the CA in `dir`.
@@ -123,7 +184,9 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages =
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = (now - CLOCK_SKEW).into();
+        // A short lifetime (tests, aggressive rotation) gets a short
+        // backdate, or it would be mostly backdate and always due for renewal.
+        params.not_before = (now - CLOCK_SKEW.min(validity / 10)).into();
         params.not_after = (now + validity).into();
         let serial = random_serial()?;
         params.serial_number = Some(serial.clone());
@@ -272,35 +335,54 @@ impl Ca {
 /// source: unpredictable serials are what keeps a chosen-prefix collision
 /// from turning a signed request into a different certificate.
 fn random_serial() -> anyhow::Result<SerialNumber> {
-    let mut bytes = [0u8; 16];
-    rustls::crypto::aws_lc_rs::default_provider()
-        .secure_random
-        .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("the system's random number generator failed"))?;
+    let mut bytes = random_bytes::<16>()?;
     // Positive and 16 bytes long once DER-encoded.
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     Ok(SerialNumber::from_slice(&bytes))
 }
 
-fn hex(serial: &SerialNumber) -> String {
-    serial.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
+/// The SHA-256 fingerprint of a DER certificate, lower-case hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    crate::ticket::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())
+}
+
+/// `N` bytes from the system's secure random source.
+pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system's random number generator failed"))?;
+    Ok(bytes)
+}
+
+/// A serial number in hexadecimal, as `issued/` and `revoked` name it.
+pub fn hex(serial: &SerialNumber) -> String {
+    crate::ticket::hex(serial.as_ref())
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    (text.len() % 2 == 0).then_some(())?;
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    crate::ticket::unhex(text)
 }
 
 /// Replaces `path` atomically (temp file, fsync, rename), as the state
 /// file is written: an agent reading the CRL never sees half of one.
-fn replace(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn replace(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    replace_with_mode(path, contents, 0o644)
+}
+
+/// [`replace`] with the file's `mode`.
+pub fn replace_with_mode(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
+    // A leftover from a crash may have another mode; `mode` applies only
+    // to a new file.
+    let _ = std::fs::remove_file(&tmp);
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
@@ -325,14 +407,14 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use rustls_pki_types::CertificateRevocationListDer;
 
     use super::*;
 
-    const YEAR: Duration = Duration::from_secs(365 * 86400);
+    pub(crate) const YEAR: Duration = Duration::from_secs(365 * 86400);
 
     fn csr(names: Vec<String>, common_name: Option<&str>) -> String {
         let mut params = CertificateParams::new(names).unwrap();

@@ -75,13 +75,15 @@ pub enum Command {
 
     /// A small certificate authority for the pull API's mutual TLS.
     ///
-    /// monchero ca init /etc/monchero/ca; monchero ca sign /etc/monchero/ca
-    /// agent.csr > agent.pem; monchero ca list /etc/monchero/ca; monchero
-    /// ca revoke /etc/monchero/ca NAME. See docs/certificates.md.
+    /// monchero ca init DIR; monchero ca serve DIR --listen 0.0.0.0:9444;
+    /// monchero ca ticket DIR NAME; monchero ca sign DIR agent.csr|NAME;
+    /// monchero ca list DIR; monchero ca revoke DIR NAME. See
+    /// docs/certificates.md.
     #[command(subcommand)]
     Ca(CaCommand),
 
-    /// Keys and certificate requests for `monchero ca sign`.
+    /// Keys and certificate requests for `monchero ca sign`, and enrolment
+    /// with `monchero ca serve`.
     #[command(subcommand)]
     Cert(CertCommand),
 
@@ -183,7 +185,8 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
     /// Create a CA in DIR: ca.pem (give it to agents and clients), ca.key
-    /// (mode 0600, keep it there) and an empty revocation list crl.pem.
+    /// (mode 0600, keep it there), an empty revocation list crl.pem and the
+    /// ticket secret ticket.key (0600); prints the CA's fingerprint.
     Init {
         /// The CA directory; created with mode 0700.
         #[arg(value_name = "DIR")]
@@ -195,14 +198,16 @@ pub enum CaCommand {
         #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "10years")]
         validity: Duration,
     },
-    /// Sign a certificate request (from `monchero cert request`); prints the
-    /// certificate (PEM) and keeps a copy in DIR/issued/.
+    /// Sign a certificate request: a PEM file (from `monchero cert
+    /// request`), or a request `ca serve` queued, by its name or id (see
+    /// `ca list`). Prints the certificate (PEM) and keeps a copy in
+    /// DIR/issued/; a queued request's agent collects it.
     Sign {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
-        /// The request, in PEM.
-        #[arg(value_name = "CSR")]
-        csr: PathBuf,
+        /// The request: a PEM file, or a queued request's name or id.
+        #[arg(value_name = "CSR|NAME|ID")]
+        csr: String,
         /// How long the certificate is valid.
         #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "397days")]
         validity: Duration,
@@ -211,7 +216,44 @@ pub enum CaCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// List the certificates the CA signed: serial, names, expiry, revoked.
+    /// Refuse a request `ca serve` queued (by name or id); its agent stops
+    /// waiting.
+    Refuse {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(value_name = "NAME|ID")]
+        request: String,
+    },
+    /// Print the enrolment ticket for the certificate name NAME: with it,
+    /// `monchero cert enrol` is signed at once by `ca serve`.
+    Ticket {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(value_name = "NAME", required_unless_present = "rotate")]
+        name: Option<String>,
+        /// Replace the ticket secret first: every ticket made before stops
+        /// working.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Serve enrolment, renewal and the CRL over HTTPS (see
+    /// docs/certificates.md); prints the address and the CA fingerprint.
+    Serve {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The address to listen on, e.g. 0.0.0.0:9444 (port 0: any free one).
+        #[arg(long, value_name = "ADDRESS")]
+        listen: std::net::SocketAddr,
+        /// A DNS name or IP address agents reach this server by (repeat
+        /// it); default: the host name.
+        #[arg(long, value_name = "NAME_OR_IP")]
+        name: Vec<String>,
+        /// How long the certificates it signs are valid.
+        #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "90days")]
+        lifetime: Duration,
+    },
+    /// List the certificates the CA signed (serial, names, expiry,
+    /// revoked), then the requests waiting for `ca sign`.
     List {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
@@ -242,6 +284,44 @@ pub enum CertCommand {
         #[arg(long, value_name = "DIR", default_value = ".")]
         dir: PathBuf,
     },
+    /// Get a certificate from `monchero ca serve` and install it for
+    /// `[pull] cert_dir`: a new key (0600), the certificate, the CA
+    /// certificate and the CRL. Rerun it (or use --wait) to collect a
+    /// request that was queued.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["ca_fingerprint", "ca_file"])))]
+    Enrol(EnrolArgs),
+}
+
+/// Arguments of `monchero cert enrol`.
+#[derive(Debug, Args)]
+pub struct EnrolArgs {
+    /// The enrolment server, https://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The ticket from `monchero ca ticket DIR NAME`; without a valid one
+    /// the request waits for `monchero ca sign`.
+    #[arg(long, value_name = "T")]
+    pub ticket: Option<String>,
+    /// The SHA-256 fingerprint of the CA certificate (printed by `ca init`
+    /// and `ca serve`): the only CA trusted on first contact.
+    #[arg(long, value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
+    /// Or the CA certificate itself (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The certificate's name; default: the host name.
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// Another DNS name or IP address for the certificate (repeat it).
+    #[arg(long, value_name = "NAME_OR_IP")]
+    pub san: Vec<String>,
+    /// The certificate directory; default: STATE_DIR/certs of the default
+    /// state directory (/var/lib/monchero/certs as root).
+    #[arg(long, value_name = "D")]
+    pub dir: Option<PathBuf>,
+    /// When the request is queued, wait until it is signed or refused.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Subcommand)]

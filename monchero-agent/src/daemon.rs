@@ -40,6 +40,7 @@ use crate::metrics::MetricsSnapshot;
 use crate::notify;
 use crate::pull;
 use crate::push::Push;
+use crate::renewal::{self, CertEvent};
 use crate::self_check::{self, AgentStats};
 use crate::state_file::{
     CHANGE_SUMMARY_LIMIT, ChangeRecord, Loaded, SavedCheck, Snapshot, StateFile, brief,
@@ -98,6 +99,16 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<u8> {
         daemon.serve().await?;
         Ok(0)
     })
+}
+
+/// The next event of the renewal task; never, without one.
+async fn next_cert_event(
+    events: &mut Option<mpsc::UnboundedReceiver<CertEvent>>,
+) -> Option<CertEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A finished run, on its way back to the main loop.
@@ -221,6 +232,9 @@ struct Daemon {
     socket: PathBuf,
     pull: pull::Pull,
     push: Push,
+    /// Renewal and CRL refresh of `[pull] cert_dir`, when it records an
+    /// enrolment server.
+    cert_events: Option<mpsc::UnboundedReceiver<CertEvent>>,
 }
 
 impl Daemon {
@@ -259,6 +273,18 @@ impl Daemon {
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
         let pull = pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
+        // A damaged enrolment record stops renewal, not the agent: the
+        // certificate in use is still good, and builtin:agent says why.
+        let mut renewal_error = None;
+        let cert_events = match config.pull.as_ref().and_then(|p| Some((p.cert_dir.as_ref()?, p))) {
+            Some((dir, pull)) => renewal::start(dir, pull.crl_refresh).unwrap_or_else(|problem| {
+                let problem = format!("{problem:#}");
+                error!(message = "Certificate renewal is off.", error = %problem);
+                renewal_error = Some(problem);
+                None
+            }),
+            None => None,
+        };
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -280,7 +306,11 @@ impl Daemon {
             saved: Instant::now(),
             writing: None,
             save_soon: false,
-            stats: AgentStats { pull_cert_expires: pull.cert_expires(), ..AgentStats::default() },
+            stats: AgentStats {
+                pull_cert_expires: pull.cert_expires(),
+                cert_renewal_error: renewal_error,
+                ..AgentStats::default()
+            },
             pending: Vec::new(),
             done_tx,
             done_rx,
@@ -291,6 +321,7 @@ impl Daemon {
             socket,
             pull,
             push,
+            cert_events,
         };
         daemon.rebuild(Instant::now(), now);
         daemon.release_saved_held();
@@ -385,6 +416,7 @@ impl Daemon {
                 Some(done) = self.action_rx.recv() => self.action_finished(done),
                 Some(report) = self.delivery_rx.recv() => self.delivery_report(report),
                 Some(incoming) = self.control_rx.recv() => self.handle(incoming),
+                Some(event) = next_cert_event(&mut self.cert_events) => self.cert_event(event),
                 _ = flush.tick() => {
                     self.run_planned_actions();
                     self.actions.release_held();
@@ -705,6 +737,26 @@ impl Daemon {
                 exit_code: None,
                 summary: outcome.summary,
             });
+        }
+    }
+
+    /// Applies what renewal or a CRL refresh did: new files are served
+    /// from the next connection on; problems go to `builtin:agent`.
+    fn cert_event(&mut self, event: CertEvent) {
+        match event {
+            CertEvent::Renewed => {
+                self.stats.cert_renewal_error = None;
+                self.stats.crl_refresh_error = None;
+                self.pull.reload_certificates();
+                self.stats.pull_cert_expires = self.pull.cert_expires();
+            }
+            CertEvent::RenewalFailed(error) => self.stats.cert_renewal_error = Some(error),
+            CertEvent::CrlInstalled => {
+                self.stats.crl_refresh_error = None;
+                self.pull.reload_certificates();
+            }
+            CertEvent::CrlCurrent => self.stats.crl_refresh_error = None,
+            CertEvent::CrlFailed(error) => self.stats.crl_refresh_error = Some(error),
         }
     }
 

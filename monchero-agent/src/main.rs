@@ -7,6 +7,9 @@
 mod actions;
 mod ca;
 mod ca_command;
+mod ca_serve;
+mod cert_dir;
+mod cert_enrol;
 mod cert_request;
 mod check_list;
 mod check_now;
@@ -17,6 +20,8 @@ mod config;
 mod control;
 mod daemon;
 mod delivery;
+mod enrol_client;
+mod enrol_protocol;
 mod generate;
 mod logging;
 mod metrics;
@@ -24,11 +29,13 @@ mod notify;
 mod pull;
 mod push;
 mod render;
+mod renewal;
 mod retry_after;
 mod self_check;
 mod state_file;
 mod status;
 mod status_report;
+mod ticket;
 
 use std::process::ExitCode;
 
@@ -74,6 +81,7 @@ fn main() -> ExitCode {
                 0
             })
         }
+        Command::Cert(cli::CertCommand::Enrol(args)) => Ok(cert_enrol::run(&args)),
         Command::Generate(command) => generate::run(&command),
     };
     match outcome {

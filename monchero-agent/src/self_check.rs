@@ -65,6 +65,10 @@ pub struct AgentStats {
     pub skipped_at_last_check: u64,
     /// When the `[pull]` certificate expires, if the API is on.
     pub pull_cert_expires: Option<SystemTime>,
+    /// The last renewal of the `[pull]` certificate failed (it is retried).
+    pub cert_renewal_error: Option<String>,
+    /// The last CRL refresh failed (the installed CRL stays).
+    pub crl_refresh_error: Option<String>,
     /// Push targets whose oldest unsent record is older than
     /// `crate::push::BACKLOG_WARNING`: (target, records queued, age).
     pub push_backlog: Vec<(String, u64, Duration)>,
@@ -103,6 +107,12 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
             ),
         )),
         _ => {}
+    }
+    if let Some(error) = &stats.cert_renewal_error {
+        problems.push((State::Warning, format!("certificate renewal failed (retrying): {error}")));
+    }
+    if let Some(error) = &stats.crl_refresh_error {
+        problems.push((State::Warning, format!("CRL refresh failed: {error}")));
     }
     if let Some((target, queued, age)) = stats.push_backlog.first() {
         let age = humantime::format_duration(Duration::from_secs(age.as_secs()));
@@ -215,6 +225,28 @@ mod tests {
         let value = |label: &str| result.perfdata.iter().find(|p| p.label == label).unwrap().value;
         assert_eq!(value("state_writes"), Some(7.0));
         assert_eq!(value("state_encoding"), Some(1.5));
+    }
+
+    #[test]
+    fn failed_renewals_and_crl_refreshes_warn_until_they_succeed() {
+        let mut stats = AgentStats {
+            cert_renewal_error: Some("cannot reach https://ca:9444/".into()),
+            crl_refresh_error: Some("the revocation list is not signed by the CA".into()),
+            ..Default::default()
+        };
+        let result = run(&mut stats, 1, SystemTime::now());
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result.summary.contains(
+                "certificate renewal failed (retrying): cannot reach https://ca:9444/ - CRL \
+                 refresh failed: the revocation list is not signed by the CA"
+            ),
+            "{}",
+            result.summary
+        );
+        stats.cert_renewal_error = None;
+        stats.crl_refresh_error = None;
+        assert_eq!(run(&mut stats, 1, SystemTime::now()).state, State::Ok);
     }
 
     #[test]

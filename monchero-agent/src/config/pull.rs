@@ -6,15 +6,21 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::raw::{Listen, RawMetrics, RawPull};
+use crate::cert_dir::CertDir;
 use crate::pull::tls;
 
 /// Connections served at once on the `[pull]` listener when
 /// `max_connections` is not set.
 const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// How often the CRL is fetched from the enrolment server when
+/// `crl_refresh` is not set.
+const DEFAULT_CRL_REFRESH: Duration = Duration::from_secs(3600);
 
 /// `[pull]`: the HTTPS API, open only to clients with a certificate from
 /// `ca_file`.
@@ -38,6 +44,12 @@ pub struct PullConfig {
     pub run_allowed: Vec<String>,
     /// Connections served at once, handshakes included; more wait.
     pub max_connections: usize,
+    /// The certificate directory `monchero cert enrol` filled, when the
+    /// files above come from it: its certificate is renewed and its CRL
+    /// refreshed from the enrolment server recorded there.
+    pub cert_dir: Option<PathBuf>,
+    /// How often the CRL is fetched (with `cert_dir`).
+    pub crl_refresh: Duration,
 }
 
 /// `[metrics]`: `/metrics` over plain HTTP.
@@ -82,16 +94,70 @@ pub(super) fn build_pull(
             }
         };
     let certs = |path: &Path| tls::load_certs(path).map(drop);
-    let ca_file = file(&raw.ca_file, "ca_file", &certs);
-    let cert_file = file(&raw.cert_file, "cert_file", &certs);
-    let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
-    // Optional, unlike the others: `None` inside means "not set".
-    let crl_file = match raw.crl_file {
-        None => Some(None),
-        Some(_) => {
-            file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop)).map(Some)
+    let (ca_file, cert_file, key_file, crl_file, cert_dir) = match &raw.cert_dir {
+        Some(value) => {
+            for (key, given) in [
+                ("ca_file", &raw.ca_file),
+                ("cert_file", &raw.cert_file),
+                ("key_file", &raw.key_file),
+                ("crl_file", &raw.crl_file),
+            ] {
+                if let Some(given) = given {
+                    let message = format!(
+                        "{key} cannot be set with cert_dir, which holds the CA, certificate, key \
+                         and CRL; remove one of the two"
+                    );
+                    report(given.span().start, message);
+                    ok = false;
+                }
+            }
+            let path = dir.join(value.get_ref());
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let certs_dir = CertDir::new(&path);
+            let checked = tls::load_certs(&certs_dir.ca_file())
+                .and_then(|_| tls::load_certs(&certs_dir.cert_file()))
+                .and_then(|_| tls::load_key(&certs_dir.key_file()))
+                .and_then(|_| tls::load_crls(&certs_dir.crl_file()));
+            match checked {
+                Ok(_) => (
+                    Some(certs_dir.ca_file()),
+                    Some(certs_dir.cert_file()),
+                    Some(certs_dir.key_file()),
+                    Some(Some(certs_dir.crl_file())),
+                    Some(path),
+                ),
+                Err(error) => {
+                    let message = format!(
+                        "cert_dir: {error:#} (fill the directory with `monchero cert enrol --dir \
+                         {}`)",
+                        path.display()
+                    );
+                    report(value.span().start, message);
+                    (None, None, None, None, None)
+                }
+            }
+        }
+        None => {
+            let ca_file = file(&raw.ca_file, "ca_file", &certs);
+            let cert_file = file(&raw.cert_file, "cert_file", &certs);
+            let key_file = file(&raw.key_file, "key_file", &|path| tls::load_key(path).map(drop));
+            // Optional, unlike the others: `None` inside means "not set".
+            let crl_file = match raw.crl_file {
+                None => Some(None),
+                Some(_) => file(&raw.crl_file, "crl_file", &|path| tls::load_crls(path).map(drop))
+                    .map(Some),
+            };
+            (ca_file, cert_file, key_file, crl_file, None)
         }
     };
+    if let (Some(refresh), None) = (&raw.crl_refresh, &raw.cert_dir) {
+        let message = "crl_refresh needs cert_dir: the CRL is fetched from the enrolment server \
+                       recorded there";
+        report(refresh.span().start, message.to_owned());
+        ok = false;
+    }
+    let crl_refresh =
+        raw.crl_refresh.as_ref().map_or(DEFAULT_CRL_REFRESH, |refresh| refresh.get_ref().0);
     let allow = raw.allow.as_ref().map(|names| names_of(names, "allow", report));
     let run_allowed = raw
         .run_allowed
@@ -118,6 +184,8 @@ pub(super) fn build_pull(
         allow,
         run_allowed,
         max_connections,
+        cert_dir,
+        crl_refresh,
     })
     .filter(|_| ok)
 }
@@ -340,5 +408,65 @@ mod tests {
         let config =
             parse_in(dir.path(), &format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}")).unwrap();
         assert_eq!(config.pull.unwrap().crl_file, None);
+    }
+
+    #[test]
+    fn cert_dir_takes_the_place_of_the_four_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca =
+            crate::ca::Ca::init(&dir.path().join("ca"), "Test CA", crate::ca::tests::YEAR).unwrap();
+        let certs = crate::cert_dir::CertDir::new(&dir.path().join("certs"));
+        certs.create().unwrap();
+        let (key, csr) = crate::cert_request::new_key_and_csr("agent", &[]).unwrap();
+        let cert = ca.sign(&csr, crate::ca::tests::YEAR).unwrap();
+        certs.install_ca(&ca.ca_pem().unwrap()).unwrap();
+        certs.install_crl(&ca.crl_pem().unwrap()).unwrap();
+        certs.install_pair(&key.serialize_pem(), &cert).unwrap();
+
+        let text = "[pull]\nlisten = \"127.0.0.1:1\"\ncert_dir = \"certs\"\ncrl_refresh = \"5m\"\n";
+        let pull = parse_in(dir.path(), text).unwrap().pull.unwrap();
+        assert_eq!(pull.cert_dir, Some(dir.path().join("certs")));
+        assert_eq!(pull.cert_file, dir.path().join("certs/current/cert.pem"));
+        assert_eq!(pull.key_file, dir.path().join("certs/current/key.pem"));
+        assert_eq!(pull.crl_file, Some(dir.path().join("certs/crl.pem")));
+        assert_eq!(pull.crl_refresh, std::time::Duration::from_secs(300));
+        let default = "[pull]\nlisten = \"127.0.0.1:1\"\ncert_dir = \"certs\"\n";
+        let pull = parse_in(dir.path(), default).unwrap().pull.unwrap();
+        assert_eq!(pull.crl_refresh, std::time::Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn cert_dir_mistakes_point_at_the_value_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}cert_dir = \"nope\"\ncrl_refresh = \"0s\"\n"
+        );
+        let errors = parse_in(dir.path(), &text).unwrap_err();
+        let nope = dir.path().join("nope");
+        assert_eq!(
+            errors,
+            [
+                "3:11: ca_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                "4:13: cert_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                "5:12: key_file cannot be set with cert_dir, which holds the CA, certificate, key and CRL; remove one of the two".to_owned(),
+                format!(
+                    "6:12: cert_dir: cannot read {}: No such file or directory (os error 2) (fill the directory with `monchero cert enrol --dir {}`)",
+                    nope.join("ca.pem").display(),
+                    nope.display()
+                ),
+                "7:15: crl_refresh \"0s\" must be longer than zero; write e.g. \"30s\"".to_owned(),
+            ]
+        );
+        let errors = parse_in(
+            dir.path(),
+            &format!("[pull]\nlisten = \"127.0.0.1:1\"\n{FILES}crl_refresh = \"1m\"\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "6:15: crl_refresh needs cert_dir: the CRL is fetched from the enrolment server recorded there"
+            ]
+        );
     }
 }

@@ -34,6 +34,8 @@ pub struct Client {
     /// The names of its certificate (see `tls::peer_names`); empty on the
     /// plain `[metrics]` listener.
     pub names: Vec<String>,
+    /// Its certificate, when it sent one (`ca serve`'s renewal reads it).
+    pub certificate: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// Which clients may do what, from `[pull]`.
@@ -73,10 +75,8 @@ impl ApiState {
     }
 
     async fn ask(&self, request: Request) -> Result<Answer, ApiError> {
-        control::ask(&self.to_daemon, request).await.map_err(|error| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            message: format!("{error:#}"),
+        control::ask(&self.to_daemon, request).await.map_err(|error| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{error:#}"))
         })
     }
 
@@ -215,38 +215,46 @@ async fn not_found(_: Allowed) -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: "method_not_allowed",
-        message: "this endpoint does not take that method; see docs/api.md".to_owned(),
-    }
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see docs/api.md",
+    )
 }
 
 /// An error answer: `{"error": {"code": CODE, "message": TEXT}}`. The codes
 /// are stable (`not_found`, `forbidden`, `method_not_allowed`,
-/// `unavailable`, `internal`); the messages are for people.
+/// `unavailable`, `internal`, and `ca serve`'s own); the messages are for
+/// people.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// An answer with `status` and the stable `code`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// Adds a `Retry-After` header of `seconds`.
+    pub fn retry_after(self, seconds: u64) -> ApiError {
+        ApiError { retry_after: Some(seconds), ..self }
+    }
+
     fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
     fn forbidden(message: String) -> ApiError {
-        ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message }
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     fn internal(message: &str) -> ApiError {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: message.to_owned(),
-        }
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     fn unexpected(answer: &Answer) -> ApiError {
@@ -265,7 +273,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -277,6 +289,7 @@ mod tests {
         Client {
             address: SocketAddr::from(([127, 0, 0, 1], 1)),
             names: names.iter().map(|name| (*name).to_owned()).collect(),
+            certificate: None,
         }
     }
 

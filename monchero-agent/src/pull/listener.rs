@@ -95,7 +95,8 @@ impl Listener {
 
 async fn connection(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, router: Router) {
     let Some(acceptor) = tls else {
-        serve_http(stream, Client { address: peer, names: Vec::new() }, router).await;
+        let client = Client { address: peer, names: Vec::new(), certificate: None };
+        serve_http(stream, client, router).await;
         return;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -110,15 +111,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor
             return;
         }
     };
-    let names = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(tls::peer_names)
-        .unwrap_or_default();
+    let certificate =
+        stream.get_ref().1.peer_certificates().and_then(|chain| chain.first()).cloned();
+    let names = certificate.as_ref().map(tls::peer_names).unwrap_or_default();
     debug!(message = "Client connected.", %peer, names = ?names);
-    serve_http(stream, Client { address: peer, names }, router).await;
+    serve_http(stream, Client { address: peer, names, certificate }, router).await;
 }
 
 async fn serve_http<S>(stream: S, client: Client, router: Router)

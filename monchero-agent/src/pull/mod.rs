@@ -9,7 +9,7 @@
 //! `api` holds the routes.
 
 pub mod api;
-mod listener;
+pub mod listener;
 pub mod tls;
 
 use std::time::SystemTime;
@@ -88,6 +88,24 @@ impl Pull {
     /// When the certificate `[pull]` serves expires; `None` when it is off.
     pub fn cert_expires(&self) -> Option<SystemTime> {
         self.cert_expires
+    }
+
+    /// Reads the certificate, key, CA and CRL files again with the running
+    /// config, after renewal or a CRL refresh replaced them; a failure
+    /// keeps what runs.
+    pub fn reload_certificates(&mut self) {
+        let Some((running, sender)) = &mut self.api else { return };
+        match served_api(running, &self.to_daemon) {
+            Ok(served) => {
+                sender.send_replace(served);
+                self.cert_expires = cert_expiry(running);
+                info!(message = "Pull API reloaded its certificates and CRL.");
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                error!(message = "Pull API certificate reload failed; it keeps its previous certificates.", %error);
+            }
+        }
     }
 
     /// Applies a reloaded config (SIGHUP). The certificate, key, CA and CRL
