@@ -51,13 +51,13 @@ step "cargo build --release"
 cargo build --release --quiet --bin monchero
 
 step "throughput: each system alone at its shortest interval"
-python3 bench/peers.py --mode throughput --checks 1000 --warmup 10 --window 20 \
+python3 bench/peers.py --no-build --mode throughput --checks 1000 --warmup 10 --window 20 \
     --json "$out/throughput.json" | tee "$out/throughput.txt"
 step "steady: 1000 checks every 10 s, side by side"
-python3 bench/peers.py --mode steady --checks 1000 --interval 10 --warmup 15 --window 45 \
+python3 bench/peers.py --no-build --mode steady --checks 1000 --interval 10 --warmup 15 --window 45 \
     --json "$out/steady.json" --svg "$out/peers.svg" | tee "$out/steady.txt"
 step "idle: 1000 checks every 60 s, side by side"
-python3 bench/peers.py --mode idle --checks 1000 --interval 60 --warmup 15 --window 60 \
+python3 bench/peers.py --no-build --mode idle --checks 1000 --interval 60 --warmup 15 --window 60 \
     --json "$out/idle.json" | tee "$out/idle.txt"
 step "Monchero alone: lateness and status time"
 AGENT_LOAD_JSON="$out/agent.json" bench/agent-load.sh 1000 10s 40 | tee "$out/agent.txt"

@@ -33,7 +33,7 @@ execution.
 Usage: bench/peers.py [--mode steady|idle|throughput] [--checks 1000]
                       [--interval 10] [--warmup 20] [--window 60]
                       [--systems monchero,nagios,icinga2,monit]
-                      [--svg FILE] [--json FILE]
+                      [--svg FILE] [--json FILE] [--no-build]
 Needs root (PID namespaces), monitoring-plugins-basic, a C compiler, and
 for the peers: nagios4-core, icinga2-bin, monit (apt-get install).
 """
@@ -423,13 +423,16 @@ def main():
     parser.add_argument("--systems", default="monchero,nagios,icinga2,monit")
     parser.add_argument("--svg")
     parser.add_argument("--json", help="write the figures to this file as well")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use target/release/monchero as it is")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root: each daemon runs in a PID namespace of its own")
     if not os.access(PLUGIN, os.X_OK):
         sys.exit(f"needs {PLUGIN}: apt-get install monitoring-plugins-basic")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "monchero"],
-                   cwd=ROOT, check=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "monchero"],
+                       cwd=ROOT, check=True)
 
     limits = floors()
     floor_ms, floor_rate = limits["check_dummy_1"]
