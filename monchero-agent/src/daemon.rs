@@ -37,6 +37,7 @@ use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::delivery::{self, Deliveries};
 use crate::metrics::MetricsSnapshot;
 use crate::notify;
+use crate::nrpe;
 use crate::pull;
 use crate::push::Push;
 use crate::self_check::{self, AgentStats};
@@ -219,6 +220,7 @@ struct Daemon {
     delivery_rx: mpsc::UnboundedReceiver<delivery::Report>,
     socket: PathBuf,
     pull: pull::Pull,
+    nrpe: nrpe::Nrpe,
     push: Push,
 }
 
@@ -258,6 +260,7 @@ impl Daemon {
         let server = control::Server::bind(&socket)?;
         let (control_tx, control_rx) = mpsc::channel(64);
         let pull = pull::start(config.pull.as_ref(), config.metrics.as_ref(), &control_tx)?;
+        let nrpe = nrpe::start(config.nrpe.as_ref(), &config.checks, &control_tx)?;
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -289,6 +292,7 @@ impl Daemon {
             delivery_rx,
             socket,
             pull,
+            nrpe,
             push,
         };
         daemon.rebuild(Instant::now(), now);
@@ -797,6 +801,7 @@ impl Daemon {
             Ok(config) => {
                 self.pull.reload(config.pull.as_ref(), config.metrics.as_ref());
                 self.stats.pull_cert_expires = self.pull.cert_expires();
+                self.nrpe.reload(config.nrpe.as_ref(), &config.checks);
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

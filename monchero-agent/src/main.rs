@@ -20,6 +20,7 @@ mod generate;
 mod logging;
 mod metrics;
 mod notify;
+mod nrpe;
 mod pull;
 mod push;
 mod render;
