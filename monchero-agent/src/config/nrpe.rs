@@ -297,3 +297,79 @@ fn valid_name(name: &str) -> bool {
             || monchero_core::nrpe::query::NASTY_METACHARS.contains(c)
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use rcgen::{CertificateParams, KeyPair};
+
+    use crate::config::{Config, parse};
+
+    /// `agent.pem` and `agent.key` in `dir`, and `text` parsed as
+    /// `dir/agent.toml`; errors without the file name.
+    fn parse_in(dir: &Path, text: &str) -> Result<Config, Vec<String>> {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["agent".into()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(dir.join("agent.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("agent.key"), key.serialize_pem()).unwrap();
+        let file = dir.join("agent.toml");
+        parse(text, &file).map_err(|errors| {
+            let prefix = format!("{}:", file.display());
+            errors.0.iter().map(|e| e.to_string().replacen(&prefix, "", 1)).collect()
+        })
+    }
+
+    #[test]
+    fn a_full_nrpe_table_with_defaults_filled_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[nrpe]\nlisten = [\"127.0.0.1:5666\", \"[::1]:5666\"]\nallowed_hosts = [\"10.0.0.0/8\"]\ncert = \"agent.pem\"\nkey = \"agent.key\"\nclient_ca = \"agent.pem\"\nallow_arguments = true\ncommand_timeout = \"30s\"\n\n[[nrpe.command]]\nname = \"check_load\"\ncommand = \"check_load -w '$ARG1$' -c $ARG2$\"\n\n[[nrpe.command]]\nname = \"slow\"\ncommand = \"/bin/sleep 5\"\ntimeout = \"1s\"\n";
+        let nrpe = parse_in(dir.path(), text).unwrap().nrpe.unwrap();
+        assert_eq!(nrpe.listen.len(), 2);
+        assert_eq!(nrpe.allowed_hosts[0].to_string(), "10.0.0.0/8");
+        let tls = nrpe.tls.unwrap();
+        assert_eq!(tls.client_ca, Some(dir.path().join("agent.pem")));
+        assert!(nrpe.allow_arguments);
+        assert_eq!(nrpe.connection_timeout, Duration::from_secs(10));
+        assert_eq!(nrpe.commands[0].argv, ["check_load", "-w", "$ARG1$", "-c", "$ARG2$"]);
+        assert_eq!(nrpe.commands[0].timeout, Duration::from_secs(30));
+        assert_eq!(nrpe.commands[1].timeout, Duration::from_secs(1));
+
+        let plain = parse_in(dir.path(), "[nrpe]\nlisten = \"127.0.0.1:5666\"\ntls = false\n");
+        let plain = plain.unwrap().nrpe.unwrap();
+        assert_eq!((plain.tls, plain.allow_arguments), (None, false));
+        let hosts: Vec<String> = plain.allowed_hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn mistakes_point_at_the_value_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[check]]\nname = \"disk\"\ncommand = \"/bin/true\"\n\n[nrpe]\nlisten = \"127.0.0.1:5666\"\nallowed_hosts = [\"nagios.example.org\"]\ntls = false\ncert = \"agent.pem\"\nmax_connections = 0\ndont_blame_nrpe = 1\n\n[[nrpe.command]]\nname = \"disk\"\ncommand = \"/bin/true\"\n\n[[nrpe.command]]\nname = \"a b\"\ncommand = \"'open\"\ntimout = \"1s\"\n\n[[nrpe.command]]\ncommand = \"/bin/true\"\n";
+        let errors = parse_in(dir.path(), text).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "7:18: allowed_hosts: \"nagios.example.org\" is not an IP address or a CIDR range like \"10.0.0.0/8\" (host names are not resolved)",
+                "9:8: cert is set but tls = false: remove cert, or remove tls = false to serve TLS",
+                "10:19: max_connections must be 1 or more: it is how many clients are served at once",
+                "11:1: unknown key \"dont_blame_nrpe\" in [nrpe]; remove it or use one of: listen, allowed_hosts, tls, cert, key, client_ca, allow_arguments, command_timeout, connection_timeout, max_connections",
+                "14:8: nrpe command name \"disk\" is also a [[check]]'s name; check_nrpe -c disk would be ambiguous: rename one (a query naming a [[check]] runs that check already)",
+                "18:8: nrpe command name \"a b\" cannot be asked for: check_nrpe sends names without \"!\", white space or shell metacharacters",
+                "19:11: command has nothing to run, an unterminated quote or a trailing backslash; write the program and its arguments, e.g. \"/usr/lib/nagios/plugins/check_load -w $ARG1$ -c $ARG2$\"",
+                "20:1: unknown key \"timout\" in [[nrpe.command]] \"a b\": did you mean \"timeout\"?",
+                "22:1: this [[nrpe.command]] has no name; add e.g. name = \"check_load\"",
+            ]
+        );
+        let errors = parse_in(dir.path(), "[nrpe]\nlisten = \"127.0.0.1:5666\"\n").unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "1:1: [nrpe] needs cert: the path of a PEM file (or tls = false for check_nrpe -n, plain text)",
+                "1:1: [nrpe] needs key: the path of a PEM file (or tls = false for check_nrpe -n, plain text)",
+            ]
+        );
+    }
+}
