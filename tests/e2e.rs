@@ -34,3 +34,5 @@ mod blocked;
 mod systemd;
 // Push: delivery to the reference receiver through outages, SIGKILL and damage.
 mod push;
+// [nrpe] with the real check_nrpe, malformed packets, `monchero import nrpe`.
+mod nrpe;

@@ -313,6 +313,14 @@ impl Reader {
                 }
             }
             _ => {
+                if let Some(level) = client_certs.filter(|level| level.value > 0) {
+                    self.notes.push(format!(
+                        "{}: ssl_client_certs={} is not converted: client certificates need the \
+                         agent's own certificate (ssl_cert_file, ssl_privatekey_file) and a CA \
+                         (ssl_cacert_file)",
+                        level.place, level.value
+                    ));
+                }
                 out.push_str(
                     "# nrpe.cfg names no certificate: NRPE used anonymous Diffie-Hellman, which\n\
                      # Monchero does not offer. Plain text (check_nrpe -n) until cert and key\n\
