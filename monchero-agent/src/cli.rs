@@ -235,7 +235,7 @@ pub enum CaCommand {
 /// `monchero import ...`.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Print the [nrpe] table and [[nrpe.command]] entries equivalent to an
+    /// Print the `[nrpe]` table and `[[nrpe.command]]` entries equivalent to an
     /// nrpe.cfg (following its include= and include_dir=) on stdout;
     /// directives with no Monchero equivalent are listed on stderr with
     /// their file and line.

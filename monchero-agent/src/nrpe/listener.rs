@@ -18,6 +18,7 @@ use monchero_core::nrpe::{Packet, PacketType, Query};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -93,11 +94,14 @@ async fn connection(
     to_daemon: mpsc::Sender<Incoming>,
 ) {
     let limit = served.config.connection_timeout;
+    // One deadline for the handshake and the query together: a client
+    // cannot double its time by being slow at both.
+    let deadline = Instant::now() + limit;
     match &served.tls {
-        None => exchange(stream, peer, limit, &served, &to_daemon).await,
+        None => exchange(stream, peer, deadline, &served, &to_daemon).await,
         Some(config) => {
             let acceptor = TlsAcceptor::from(config.clone());
-            let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+            let stream = match timeout_at(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
                     warn!(message = "NRPE TLS handshake refused.", %peer, reason = %error);
@@ -110,7 +114,7 @@ async fn connection(
                     return;
                 }
             };
-            exchange(stream, peer, limit, &served, &to_daemon).await;
+            exchange(stream, peer, deadline, &served, &to_daemon).await;
         }
     }
 }
@@ -119,13 +123,14 @@ async fn connection(
 async fn exchange<S>(
     mut stream: S,
     peer: SocketAddr,
-    limit: Duration,
+    deadline: Instant,
     served: &Served,
     to_daemon: &mpsc::Sender<Incoming>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let packet = match tokio::time::timeout(limit, read_packet(&mut stream)).await {
+    let limit = served.config.connection_timeout;
+    let packet = match timeout_at(deadline, read_packet(&mut stream)).await {
         Ok(Ok(packet)) => packet,
         Ok(Err(error)) => {
             warn!(message = "NRPE request refused.", %peer, reason = %format!("{error:#}"));
