@@ -241,20 +241,17 @@ fn cut(text: &str, limit: usize) -> &str {
 /// The CRC32 of `bytes` with the CRC field (and for versions 3 and 4 the
 /// alignment field) taken as zero, which is how NRPE computes it.
 fn crc(bytes: &[u8], version: Version) -> u32 {
-    let zeroed_to = match version {
-        Version::V2 => 8,
-        Version::V3 | Version::V4 => 12,
-    };
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&bytes[..4]);
     hasher.update(&[0; 4]);
-    hasher.update(&bytes[8..10]);
-    if zeroed_to == 12 {
-        hasher.update(&[0; 2]);
-    } else {
-        hasher.update(&bytes[10..12]);
+    match version {
+        Version::V2 => hasher.update(&bytes[8..]),
+        Version::V3 | Version::V4 => {
+            hasher.update(&bytes[8..10]);
+            hasher.update(&[0; 2]);
+            hasher.update(&bytes[12..]);
+        }
     }
-    hasher.update(&bytes[12..]);
     hasher.finalize()
 }
 
