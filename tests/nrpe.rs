@@ -284,13 +284,16 @@ fn refused_hosts_and_malformed_packets_are_logged_and_the_listener_keeps_serving
     let refused = wait_for_log(&nrpe.agent, "not in allowed_hosts");
     assert!(refused.contains("peer=127.0.0.1:"), "{refused}");
 
-    // A reload lets this host in, on the same listener.
+    // A reload lets this host in, on the same listener, with a new command.
     let allowing = "tls = false\nallowed_hosts = [\"127.0.0.2\", \"127.0.0.0/8\"]\n\
                     connection_timeout = \"1s\"\n";
-    write_config(&nrpe.setup, &web, allowing, &commands);
+    let added =
+        format!("{commands}[[nrpe.command]]\nname = \"added\"\ncommand = \"/bin/echo ADDED\"\n");
+    write_config(&nrpe.setup, &web, allowing, &added);
     nrpe.agent.signal(Signal::HUP);
     wait_for_log(&nrpe.agent, "NRPE reloaded");
     assert_eq!(nrpe.check_nrpe(&["-n", "-c", "code0"]).0, 0);
+    assert_eq!(nrpe.check_nrpe(&["-n", "-c", "added"]), (0, "ADDED\n".to_owned()));
 
     let header = |length: i32| {
         let mut bytes = vec![0, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
