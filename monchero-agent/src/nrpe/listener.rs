@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use monchero_core::State;
 use monchero_core::nrpe::packet::{self, HEADER_LEN};
 use monchero_core::nrpe::{Packet, PacketType, Query};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -159,7 +160,7 @@ async fn exchange<S>(
         Err(error) => {
             warn!(message = "NRPE query refused.", %peer, reason = %error);
             let text = format!("NRPE: request refused: {error}");
-            Packet::response(version, 3, &text)
+            Packet::response(version, i16::from(State::Unknown.exit_code()), &text)
         }
     };
     if let Err(error) = write_reply(&mut stream, &reply).await {
