@@ -55,12 +55,14 @@ impl Nrpe {
     }
 
     /// Sends `bytes` over a fresh connection, half-closes, and returns what
-    /// came back before the agent closed the connection.
+    /// came back before the agent closed the connection. The agent may
+    /// close (even reset) before it has everything: refusing at the header
+    /// is the point, so errors writing and reading count as no answer.
     fn raw(&self, bytes: &[u8]) -> Vec<u8> {
         let mut stream = TcpStream::connect(self.address).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(bytes).unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
+        let _ = stream.write_all(bytes);
+        let _ = stream.shutdown(Shutdown::Write);
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
         answer
