@@ -40,3 +40,5 @@ mod push;
 mod sinks;
 // Certificate enrolment with `ca serve` and `cert enrol`, renewal, CRL refresh.
 mod certificates;
+// [nrpe] with the real check_nrpe, malformed packets, `monchero import nrpe`.
+mod nrpe;

@@ -87,6 +87,12 @@ pub enum Command {
     #[command(subcommand)]
     Cert(CertCommand),
 
+    /// Convert another agent's configuration to Monchero's.
+    ///
+    /// monchero import nrpe /etc/nagios/nrpe.cfg >> /etc/monchero/agent.toml
+    #[command(subcommand)]
+    Import(ImportCommand),
+
     /// Print man pages and shell completions, for packagers (hidden).
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -265,6 +271,19 @@ pub enum CaCommand {
         dir: PathBuf,
         #[arg(value_name = "NAME")]
         name: String,
+    },
+}
+
+/// `monchero import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Print the `[nrpe]` table and `[[nrpe.command]]` entries equivalent to an
+    /// nrpe.cfg (following its include= and include_dir=) on stdout;
+    /// directives with no Monchero equivalent are listed on stderr with
+    /// their file and line.
+    Nrpe {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 

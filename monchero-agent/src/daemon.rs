@@ -38,6 +38,7 @@ use crate::control::{self, Incoming, NamedResult, Request, Response};
 use crate::delivery::{self, Deliveries};
 use crate::metrics::MetricsSnapshot;
 use crate::notify;
+use crate::nrpe;
 use crate::pull;
 use crate::push::Push;
 use crate::renewal::{self, CertEvent};
@@ -231,6 +232,7 @@ struct Daemon {
     delivery_rx: mpsc::UnboundedReceiver<delivery::Report>,
     socket: PathBuf,
     pull: pull::Pull,
+    nrpe: nrpe::Nrpe,
     push: Push,
     /// Renewal and CRL refresh of `[pull] cert_dir`, when it records an
     /// enrolment server.
@@ -285,6 +287,7 @@ impl Daemon {
             }),
             None => None,
         };
+        let nrpe = nrpe::start(config.nrpe.as_ref(), &config.checks, &control_tx)?;
         tokio::spawn(server.serve(control_tx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -320,6 +323,7 @@ impl Daemon {
             delivery_rx,
             socket,
             pull,
+            nrpe,
             push,
             cert_events,
         };
@@ -955,6 +959,7 @@ impl Daemon {
             Ok(config) => {
                 self.pull.reload(config.pull.as_ref(), config.metrics.as_ref());
                 self.stats.pull_cert_expires = self.pull.cert_expires();
+                self.nrpe.reload(config.nrpe.as_ref(), &config.checks);
                 for warning in &config.warnings {
                     warn!(message = "Configuration warning.", %warning);
                 }

@@ -23,9 +23,11 @@ mod delivery;
 mod enrol_client;
 mod enrol_protocol;
 mod generate;
+mod import_nrpe;
 mod logging;
 mod metrics;
 mod notify;
+mod nrpe;
 mod pull;
 mod push;
 mod render;
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Cert(cli::CertCommand::Enrol(args)) => Ok(cert_enrol::run(&args)),
+        Command::Import(cli::ImportCommand::Nrpe { file }) => Ok(import_nrpe(&file)),
         Command::Generate(command) => generate::run(&command),
     };
     match outcome {
@@ -89,6 +92,24 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("monchero: {error:#}");
             ExitCode::from(EX_SOFTWARE)
+        }
+    }
+}
+
+/// `monchero import nrpe FILE`: the TOML on stdout, what was not converted
+/// on stderr; a file that cannot be read or understood is a config error.
+fn import_nrpe(path: &std::path::Path) -> u8 {
+    match import_nrpe::import(path) {
+        Ok(import) => {
+            for note in &import.notes {
+                eprintln!("{note}");
+            }
+            print!("{}", import.toml);
+            0
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            EX_CONFIG
         }
     }
 }

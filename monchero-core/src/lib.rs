@@ -24,6 +24,8 @@
 //!   bodies, subjects and headers;
 //! - [`ratelimit`]: how many notifications an action may send per window,
 //!   and coalescing of the ones kept back;
+//! - `nrpe` (feature `nrpe`, on by default): the NRPE packet codec of
+//!   protocol versions 2 to 4 and what a `check_nrpe` query asks for;
 //! - [`result`]: the owned result of one check run and how a process's
 //!   termination maps to a state;
 //! - [`tracker`]: soft/hard states per check, Nagios-style debouncing and flap detection;
@@ -58,6 +60,8 @@ pub mod collected;
 pub mod command;
 pub mod event;
 pub mod metric_name;
+#[cfg(feature = "nrpe")]
+pub mod nrpe;
 pub mod output;
 pub mod perfdata;
 #[cfg(feature = "runner")]

@@ -29,11 +29,13 @@ use toml::de::{DeTable, DeValue};
 use super::duration::HumanDuration;
 use super::error::{Diagnostics, SourceFile, closest};
 use super::raw::{
-    Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawPull, RawPush, Section, deserialize_table,
+    Parsed, RawAction, RawAgent, RawCheck, RawMetrics, RawNrpe, RawNrpeCommand, RawPull, RawPush,
+    Section, deserialize_table,
 };
 use super::{
     ActionConfig, ActionKind, ActionTrigger, AgentConfig, CheckCommand, CheckConfig, CollectConfig,
-    CollectWhen, Config, ConfigErrors, ConfigSource, MetricsConfig, PullConfig, paths, pull,
+    CollectWhen, Config, ConfigErrors, ConfigSource, MetricsConfig, NrpeConfig, PullConfig, nrpe,
+    paths, pull,
 };
 
 mod notifier;
@@ -116,6 +118,8 @@ struct Tables {
     /// `[metrics]`, where its header is, and its keys already reported.
     metrics: Option<(RawMetrics, usize, Vec<String>)>,
     pushes: Vec<Entry<RawPush>>,
+    /// `[nrpe]` and its `[[nrpe.command]]` entries.
+    nrpe: Option<nrpe::RawNrpeTables>,
 }
 
 /// `[agent]`'s defaults for every check.
@@ -171,12 +175,13 @@ impl Loader {
         self.unused_actions(&tables);
         let (pull, metrics) = self.listeners(&tables);
         let push = self.pushes(&tables.pushes, &agent);
+        let nrpe = self.nrpe(&tables, &checks);
 
         let (errors, warnings) = self.diags.finish();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        Ok(Config { source, agent, checks, actions, pull, metrics, push, warnings })
+        Ok(Config { source, agent, checks, actions, pull, metrics, push, nrpe, warnings })
     }
 
     /// `[pull]` and `[metrics]`, which only the main file can have.
@@ -193,6 +198,15 @@ impl Loader {
             .as_ref()
             .and_then(|(raw, at, removed)| pull::build_metrics(raw, *at, removed, &mut report));
         (pull, metrics)
+    }
+
+    /// `[nrpe]`, which only the main file can have.
+    fn nrpe(&mut self, tables: &Tables, checks: &[CheckConfig]) -> Option<NrpeConfig> {
+        let dir = self.dir.clone();
+        let names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
+        let (files, diags) = (&self.files, &mut self.diags);
+        let mut report = |at: usize, message: String| diags.error(files, 0, at, message);
+        nrpe::build_nrpe(tables.nrpe.as_ref()?, &dir, &names, &mut report)
     }
 
     /// `[agent]`: the agent's settings and the defaults for checks.
@@ -1104,7 +1118,26 @@ fn read_tables(
                 );
                 tables.metrics = parsed.value.map(|raw| (raw, value_span.start, parsed.removed));
             }
-            (table @ ("pull" | "metrics"), _) => {
+            ("nrpe", DeValue::Table(mut table)) if file == 0 => {
+                // Each [[nrpe.command]] is read on its own, so a mistake in
+                // one is reported at its key, not as the whole array.
+                let commands = table.remove("command");
+                let parsed: Parsed<RawNrpe> = deserialize_table(
+                    table,
+                    value_span.clone(),
+                    Section::Nrpe,
+                    "[nrpe]",
+                    &mut report,
+                );
+                let commands = nrpe_commands(commands, &mut report);
+                tables.nrpe = parsed.value.map(|raw| nrpe::RawNrpeTables {
+                    raw,
+                    header: value_span.start,
+                    removed: parsed.removed,
+                    commands,
+                });
+            }
+            (table @ ("pull" | "metrics" | "nrpe"), _) => {
                 let message = if file == 0 {
                     format!("{table} must be a table: write [{table}] on a line of its own")
                 } else {
@@ -1147,6 +1180,41 @@ fn read_tables(
         }
     }
     true
+}
+
+/// The `[[nrpe.command]]` entries, each deserialized on its own, with
+/// where its header is and its keys already reported.
+fn nrpe_commands(
+    commands: Option<Spanned<DeValue<'_>>>,
+    report: &mut dyn FnMut(usize, String),
+) -> Vec<(RawNrpeCommand, usize, Vec<String>)> {
+    let Some(commands) = commands else { return Vec::new() };
+    let DeValue::Array(items) = commands.get_ref() else {
+        let message = "command in [nrpe] must be written [[nrpe.command]], with double \
+                       brackets: each command is one entry of a list";
+        report(commands.span().start, message.to_owned());
+        return Vec::new();
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let DeValue::Table(table) = item.get_ref() else {
+            let message = "each nrpe command must be a table: write [[nrpe.command]] and its \
+                           keys below it";
+            report(item.span().start, message.to_owned());
+            continue;
+        };
+        let name = table.get("name").and_then(|name| name.get_ref().as_str());
+        let label = match name {
+            Some(name) => format!("[[nrpe.command]] {name:?}"),
+            None => "this [[nrpe.command]]".to_owned(),
+        };
+        let parsed: Parsed<RawNrpeCommand> =
+            deserialize_table(table.clone(), item.span(), Section::NrpeCommand, &label, report);
+        if let Some(raw) = parsed.value {
+            entries.push((raw, item.span().start, parsed.removed));
+        }
+    }
+    entries
 }
 
 /// One `[[check]]` or `[[action]]` item, deserialized on its own.
@@ -1196,13 +1264,13 @@ fn top_level_message(key: &str, file: usize, main: &str) -> String {
              above it?"
         )
     } else if let Some(close) =
-        closest(key, &["agent", "check", "action", "pull", "metrics", "push"])
+        closest(key, &["agent", "check", "action", "pull", "metrics", "push", "nrpe"])
     {
         format!("{unknown}: did you mean {close:?}?")
     } else {
         format!(
-            "{unknown}; a config has only [agent], [[check]], [[action]], [pull], [metrics] \
-             and [[push]] tables"
+            "{unknown}; a config has only [agent], [[check]], [[action]], [pull], [metrics], \
+             [[push]] and [nrpe] tables"
         )
     }
 }

@@ -1,5 +1,5 @@
 //! The agent's configuration: a TOML file with `[agent]`, `[[check]]`,
-//! `[[action]]`, `[pull]` and `[metrics]` tables, plus the files its `include` patterns name.
+//! `[[action]]`, `[pull]`, `[metrics]`, `[[push]]` and `[nrpe]` tables, plus the files its `include` patterns name.
 //!
 //! [`load`] finds and reads the file (or falls back to the embedded default
 //! config, [`DEFAULT_CONFIG`]), [`parse`] turns text into a validated
@@ -13,6 +13,7 @@
 mod build;
 mod duration;
 mod error;
+mod nrpe;
 pub mod paths;
 mod pull;
 mod raw;
@@ -33,6 +34,7 @@ use monchero_core::template::{Escape, Template};
 use monchero_core::tracker::TrackerConfig;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use nrpe::{NrpeCommand, NrpeConfig, NrpeTls};
 pub use pull::{MetricsConfig, PullConfig};
 
 /// The config `monchero run` uses when there is no config file: built-in
@@ -57,6 +59,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// Every `[[push]]` target, in the same order.
     pub push: Vec<PushConfig>,
+    /// `[nrpe]`: the listener `check_nrpe` polls; off when absent.
+    pub nrpe: Option<NrpeConfig>,
     /// Problems that do not stop the agent, e.g. a plugin not installed yet
     /// (its check reports UNKNOWN until it is).
     pub warnings: Vec<ConfigError>,

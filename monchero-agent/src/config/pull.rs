@@ -225,7 +225,7 @@ pub(super) fn build_metrics(
 
 /// The addresses of a `listen` value, each error at the address it is
 /// about.
-fn addresses(
+pub(super) fn addresses(
     listen: Option<&Spanned<Listen>>,
     table: &str,
     header: usize,

@@ -144,6 +144,32 @@ pub(super) struct RawMetrics {
     pub allow_remote: Option<bool>,
 }
 
+/// `[nrpe]`: the listener `check_nrpe` polls, without its
+/// `[[nrpe.command]]` entries (each read on its own, as [`RawNrpeCommand`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNrpe {
+    pub listen: Option<Spanned<Listen>>,
+    pub allowed_hosts: Strings,
+    pub tls: Option<Spanned<bool>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub client_ca: Option<Spanned<String>>,
+    pub allow_arguments: Option<bool>,
+    pub command_timeout: Duration,
+    pub connection_timeout: Duration,
+    pub max_connections: Option<Spanned<usize>>,
+}
+
+/// One `[[nrpe.command]]`: a command `check_nrpe -c NAME` runs on demand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNrpeCommand {
+    pub name: Option<Spanned<String>>,
+    pub command: Option<Spanned<String>>,
+    pub timeout: Duration,
+}
+
 /// A `listen` value: one address, or an array of them.
 #[derive(Debug)]
 pub(super) enum Listen {
@@ -212,6 +238,8 @@ pub(super) enum Section {
     Pull,
     Metrics,
     Push,
+    Nrpe,
+    NrpeCommand,
 }
 
 impl Section {
@@ -294,6 +322,19 @@ impl Section {
                 "max_connections",
             ],
             Section::Metrics => &["listen", "allow_remote"],
+            Section::Nrpe => &[
+                "listen",
+                "allowed_hosts",
+                "tls",
+                "cert",
+                "key",
+                "client_ca",
+                "allow_arguments",
+                "command_timeout",
+                "connection_timeout",
+                "max_connections",
+            ],
+            Section::NrpeCommand => &["name", "command", "timeout"],
             Section::Push => &[
                 "name",
                 "url",
@@ -515,6 +556,8 @@ mod tests {
         assert_eq!(serde_keys::<RawPull>(), Section::Pull.keys());
         assert_eq!(serde_keys::<RawMetrics>(), Section::Metrics.keys());
         assert_eq!(serde_keys::<RawPush>(), Section::Push.keys());
+        assert_eq!(serde_keys::<RawNrpe>(), Section::Nrpe.keys());
+        assert_eq!(serde_keys::<RawNrpeCommand>(), Section::NrpeCommand.keys());
     }
 
     #[test]
