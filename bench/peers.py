@@ -88,7 +88,7 @@ check_external_commands=0
 nagios_user=root
 nagios_group=root
 interval_length=1
-max_service_check_spread={interval}
+max_service_check_spread={max(1, round(interval))}
 enable_notifications=0
 enable_flap_detection=0
 process_performance_data=0
@@ -138,8 +138,8 @@ define host {{
     host_name bench
     service_description dummy-{i}
     check_command dummy
-    check_interval {interval}
-    retry_interval {interval}
+    check_interval {interval:g}
+    retry_interval {interval:g}
     max_check_attempts 1
     check_period always
     notification_period always
@@ -167,8 +167,8 @@ for (i in range({checks})) {{
     object Service "dummy-" + i {{
         host_name = "bench"
         check_command = "bench-dummy"
-        check_interval = {interval}s
-        retry_interval = {interval}s
+        check_interval = {interval:g}s
+        retry_interval = {interval:g}s
         enable_perfdata = false
         enable_notifications = false
         enable_flapping = false
@@ -186,7 +186,7 @@ def monit_config(work, checks, interval):
     # program once per cycle and reads its exit status on the next one.
     # Its `path` is split on spaces with no quoting, so the output
     # argument has no spaces here.
-    lines = [f"""set daemon {interval}
+    lines = [f"""set daemon {max(1, round(interval))}
 set logfile {work}/monit.log
 set pidfile {work}/monit.pid
 set idfile {work}/monit.id
@@ -264,6 +264,7 @@ class Running:
     def __init__(self, key, checks, interval):
         self.label, configure = SYSTEMS[key]
         self.work = tempfile.mkdtemp(prefix=f"peers-{key}-")
+        self.keep = False  # a daemon that failed keeps its directory and log
         command = configure(self.work, checks, interval)
         self.holder = None
         if not os.path.exists(command[0]):
@@ -272,12 +273,17 @@ class Running:
         log = open(os.path.join(self.work, "stderr.log"), "w")
         self.holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *command],
                                        stdout=log, stderr=log, cwd=self.work)
-        time.sleep(0.5)
-        children = subprocess.run(["pgrep", "-P", str(self.holder.pid)],
-                                  capture_output=True, text=True).stdout.split()
+        # unshare forks the daemon; on a busy machine that can take a while.
+        deadline = time.monotonic() + 10
+        children = []
+        while not children and self.holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = subprocess.run(["pgrep", "-P", str(self.holder.pid)],
+                                      capture_output=True, text=True).stdout.split()
         if self.holder.poll() is not None or not children:
             print(f"{self.label}: did not start, see {self.work}/stderr.log", file=sys.stderr)
-            self.stop(keep=True)
+            self.keep = True
+            self.stop()
             return
         self.daemon = int(children[0])
         self.namespace = pid_namespace(self.daemon)
@@ -288,7 +294,7 @@ class Running:
     def sample(self):
         return sample(self.namespace, self.daemon), time.monotonic()
 
-    def stop(self, keep=False):
+    def stop(self):
         if self.holder is not None:
             self.holder.send_signal(signal.SIGTERM)
             try:
@@ -297,7 +303,7 @@ class Running:
                 self.holder.kill()
                 self.holder.wait()
             self.holder = None
-        if not keep:
+        if not self.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
