@@ -6,11 +6,19 @@
 //! request per connection, each a single line of JSON, answered by a single
 //! line of JSON. The client side is synchronous (std), so `status` needs no
 //! async runtime and answers in milliseconds.
+//!
+//! Bounds, so that a local user flooding or stalling the socket cannot keep
+//! `status` from others: [`MAX_CONNECTIONS`] at once (more are answered
+//! with an error and closed), [`MAX_REQUEST`] bytes per request, and
+//! [`REQUEST_TIME`] to send it in full (a client that connects and sends
+//! nothing, or a byte a second, is dropped), [`REPLY_TIME`] to read the
+//! answer.
 
 use std::io::{self, BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,13 +26,25 @@ use monchero_core::CheckResult;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::MetricsSnapshot;
 use crate::status_report::StatusReport;
 
 /// Requests are small; anything longer is not ours.
-const MAX_REQUEST: u64 = 64 * 1024;
+pub const MAX_REQUEST: u64 = 64 * 1024;
+
+/// Connections served at once. Each costs a task and a descriptor; a
+/// `check-now --all` holds one for as long as its checks run.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long a client has to read its answer (a status of thousands of
+/// checks is megabytes): one that stops reading gives its slot back.
+pub const REPLY_TIME: Duration = Duration::from_secs(30);
+
+/// How long a client has to send its whole request line. Our own client
+/// sends it at once; this only ever stops idle or trickling connections.
+pub const REQUEST_TIME: Duration = Duration::from_secs(5);
 
 /// What a client asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +122,7 @@ impl Server {
 
     /// Accepts connections until the daemon drops the receiving end.
     pub async fn serve(self, to_daemon: mpsc::Sender<Incoming>) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -111,8 +132,13 @@ impl Server {
                     continue;
                 }
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                tokio::spawn(refuse(stream));
+                continue;
+            };
             let to_daemon = to_daemon.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 if let Err(error) = answer(stream, to_daemon).await {
                     tracing::debug!(message = "Control connection failed.", error = %format!("{error:#}"));
                 }
@@ -127,12 +153,43 @@ async fn answer(
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    tokio::io::BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
-    let response = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => ask(&to_daemon, request).await?,
-        Err(error) => Response::Error { message: format!("bad request: {error}") },
+    let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
+    let read = tokio::time::timeout(REQUEST_TIME, reader.read_line(&mut line)).await;
+    let response = match read.map(|read| read.map(|n| n as u64)) {
+        Err(_) => Response::Error {
+            message: format!(
+                "bad request: no complete request line within {}",
+                humantime::format_duration(REQUEST_TIME)
+            ),
+        },
+        Ok(Err(error)) => return Err(error.into()),
+        Ok(Ok(MAX_REQUEST)) if !line.ends_with('\n') => {
+            Response::Error { message: format!("bad request: longer than {MAX_REQUEST} bytes") }
+        }
+        Ok(_) => match serde_json::from_str::<Request>(&line) {
+            Ok(request) => ask(&to_daemon, request).await?,
+            Err(error) => Response::Error { message: format!("bad request: {error}") },
+        },
     };
-    let mut json = serde_json::to_vec(&response)?;
+    tokio::time::timeout(REPLY_TIME, send(&mut write, &response))
+        .await
+        .context("the client did not read the answer")?
+}
+
+/// Answers a connection beyond [`MAX_CONNECTIONS`] with an error, so its
+/// client says why instead of waiting.
+async fn refuse(stream: tokio::net::UnixStream) {
+    let (_, mut write) = stream.into_split();
+    let message = format!("the agent is serving {MAX_CONNECTIONS} control connections; try again");
+    let _ =
+        tokio::time::timeout(REQUEST_TIME, send(&mut write, &Response::Error { message })).await;
+}
+
+async fn send(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    response: &Response,
+) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec(response)?;
     json.push(b'\n');
     write.write_all(&json).await?;
     Ok(write.shutdown().await?)

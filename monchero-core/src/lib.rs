@@ -54,6 +54,8 @@ pub mod backoff;
 #[cfg(feature = "builtin")]
 pub mod builtin;
 #[cfg(feature = "runner")]
+pub mod cgroup;
+#[cfg(feature = "runner")]
 pub mod command;
 pub mod event;
 pub mod metric_name;

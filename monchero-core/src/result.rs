@@ -50,6 +50,15 @@ pub enum Termination {
     Signaled(i32),
     /// The timeout expired and the agent killed the process group.
     TimedOut(Duration),
+    /// The timeout expired and processes of the run could not be killed:
+    /// they belong to another user (a plugin run through `sudo`) and no
+    /// cgroup held the run. The user is named (`root`, or `uid N`).
+    Unkillable {
+        /// The timeout that expired.
+        after: Duration,
+        /// Who owns the processes left running.
+        owner: String,
+    },
     /// The command could not be started at all.
     SpawnFailed(SpawnFailure),
 }
@@ -74,6 +83,9 @@ pub enum SpawnFailureKind {
     /// The kernel does not recognise the file as a program (a script
     /// without a `#!` line, a binary for another architecture).
     NotExecutable,
+    /// fork failed with EAGAIN: the agent's user is at its process limit
+    /// (`RLIMIT_NPROC`, a pids cgroup) or the system at `kernel.pid_max`.
+    ProcessLimit,
     /// Any other operating-system error, as its message.
     Other(String),
 }
@@ -89,6 +101,11 @@ impl fmt::Display for SpawnFailure {
             SpawnFailureKind::NotExecutable => {
                 write!(f, "{program} is not an executable program (a script without a #! line?)")
             }
+            SpawnFailureKind::ProcessLimit => write!(
+                f,
+                "cannot run {program}: fork failed with EAGAIN: the process limit is reached \
+                 (RLIMIT_NPROC of the agent's user, a pids cgroup or kernel.pid_max)"
+            ),
             SpawnFailureKind::Other(message) => write!(f, "cannot run {program}: {message}"),
         }
     }
@@ -142,7 +159,10 @@ impl CheckResult {
             long_output,
             perfdata,
             duration: run.duration,
-            timed_out: matches!(run.termination, Termination::TimedOut(_)),
+            timed_out: matches!(
+                run.termination,
+                Termination::TimedOut(_) | Termination::Unkillable { .. }
+            ),
             truncated: run.truncated,
         }
     }
@@ -174,6 +194,14 @@ fn interpret(
             timeout_state,
             None,
             Some(format!("plugin timed out after {}", DisplayDuration(*after))),
+        ),
+        Termination::Unkillable { after, owner } => (
+            timeout_state,
+            None,
+            Some(format!(
+                "plugin timed out after {} and could not be killed: owned by {owner}",
+                DisplayDuration(*after)
+            )),
         ),
         Termination::SpawnFailed(failure) => (State::Unknown, None, Some(failure.to_string())),
     }
@@ -333,6 +361,8 @@ mod tests {
         let result = run(failure(SpawnFailureKind::NotFound), "", "");
         assert_eq!(result.state, State::Unknown);
         assert_eq!(result.summary, "(command not found: /usr/lib/nagios/plugins/check_x)");
+        let result = run(failure(SpawnFailureKind::ProcessLimit), "", "");
+        assert!(result.summary.contains("fork failed with EAGAIN"), "{}", result.summary);
         let result = run(failure(SpawnFailureKind::PermissionDenied), "", "");
         assert!(
             result.summary.contains("permission denied running /usr/lib/nagios/plugins/check_x")

@@ -1,0 +1,214 @@
+//! Each plugin run in a cgroup v2 of its own, so that a timed-out run can
+//! be ended even when its processes belong to another user.
+//!
+//! A process-group kill is bound by the usual signal permission: a plugin
+//! run through `sudo` (or any set-user-ID program) becomes root, and an
+//! agent running as `monchero` gets EPERM for it. Writing `1` to a
+//! cgroup's `cgroup.kill` (Linux 5.14) needs only write access to that
+//! file, so a cgroup delegated to the agent (systemd's `Delegate=yes`)
+//! kills everything in a run's cgroup, whoever owns it.
+//!
+//! The agent's own cgroup is used when it is not the hierarchy's root and
+//! the agent may create cgroups in it: that is what delegation looks like.
+//! A run is moved into its cgroup right after it is spawned. Rust's spawn
+//! returns once the child has executed the plugin, so a plugin that forks
+//! within those microseconds leaves that child outside; `clone3` with
+//! `CLONE_INTO_CGROUP` would close the gap but needs `unsafe`, which this
+//! crate forbids. `sudo` takes milliseconds (sudoers, PAM) before it
+//! forks, well after the move.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why runs cannot be given cgroups of their own.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No cgroup v2 hierarchy is mounted (a cgroup v1-only system).
+    #[error("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo)")]
+    NoHierarchy,
+    /// The agent runs in the hierarchy's root cgroup, which belongs to the
+    /// system, not to the agent.
+    #[error("the agent runs in the root cgroup: nothing is delegated to it")]
+    NotDelegated,
+    /// The agent's cgroup exists but it may not create cgroups in it.
+    #[error("cannot create a cgroup in {path}: {source}")]
+    NotWritable {
+        /// The agent's cgroup directory.
+        path: PathBuf,
+        /// What the kernel said.
+        source: io::Error,
+    },
+    /// The kernel is older than 5.14: no `cgroup.kill`.
+    #[error("{path} has no cgroup.kill (Linux 5.14 or later is needed)")]
+    NoKill {
+        /// The cgroup that lacks it.
+        path: PathBuf,
+    },
+    /// Reading the process's own cgroup failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// What the kernel said.
+        source: io::Error,
+    },
+}
+
+/// Where runs get their cgroups: a directory delegated to the agent.
+#[derive(Debug)]
+pub struct Cgroups {
+    base: PathBuf,
+    next: AtomicU64,
+    /// Run cgroups a background child of a finished plugin still keeps
+    /// populated; removed once it has gone.
+    lingering: Mutex<Vec<PathBuf>>,
+}
+
+impl Cgroups {
+    /// The agent's own cgroup, when it is delegated to the agent.
+    pub fn discover() -> Result<Cgroups, CgroupError> {
+        let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
+        let mount = cgroup2_mount(&mountinfo).ok_or(CgroupError::NoHierarchy)?;
+        let own = read(Path::new("/proc/self/cgroup"))?;
+        let path = own_cgroup(&own).ok_or(CgroupError::NoHierarchy)?;
+        if path == "/" {
+            return Err(CgroupError::NotDelegated);
+        }
+        Cgroups::at(mount.join(path.trim_start_matches('/')))
+    }
+
+    /// Runs get cgroups under `base`, which must be a cgroup v2 directory
+    /// the agent may create cgroups in.
+    pub fn at(base: PathBuf) -> Result<Cgroups, CgroupError> {
+        let cgroups = Cgroups { base, next: AtomicU64::new(0), lingering: Mutex::new(Vec::new()) };
+        // A probe: creating and removing one cgroup proves both rights and
+        // shows whether the kernel has cgroup.kill.
+        let probe = cgroups.create(&format!("probe-{}", std::process::id()))?;
+        let has_kill = probe.join("cgroup.kill").exists();
+        let _ = fs::remove_dir(&probe);
+        if !has_kill {
+            return Err(CgroupError::NoKill { path: cgroups.base });
+        }
+        Ok(cgroups)
+    }
+
+    /// The directory runs get their cgroups in.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn create(&self, name: &str) -> Result<PathBuf, CgroupError> {
+        let path = self.base.join(name);
+        match fs::create_dir(&path) {
+            Ok(()) => Ok(path),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(path),
+            Err(source) => Err(CgroupError::NotWritable { path: self.base.clone(), source }),
+        }
+    }
+
+    /// Moves the process `pid` (just spawned) into a new cgroup of its own.
+    pub fn enter(&self, pid: u32) -> io::Result<RunCgroup<'_>> {
+        self.sweep();
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .create(&format!("run-{}-{n}", std::process::id()))
+            .map_err(|error| io::Error::other(error.to_string()))?;
+        let run = RunCgroup { path, cgroups: self };
+        fs::write(run.path.join("cgroup.procs"), pid.to_string())?;
+        Ok(run)
+    }
+
+    fn sweep(&self) {
+        if let Ok(mut lingering) = self.lingering.lock() {
+            lingering.retain(|path| fs::remove_dir(path).is_err());
+        }
+    }
+}
+
+/// One run's cgroup; removed when dropped, or later if something the
+/// plugin started in the background still lives in it.
+#[derive(Debug)]
+pub struct RunCgroup<'a> {
+    path: PathBuf,
+    cgroups: &'a Cgroups,
+}
+
+impl RunCgroup<'_> {
+    /// Kills every process in the cgroup, whoever owns it.
+    pub fn kill(&self) -> io::Result<()> {
+        fs::write(self.path.join("cgroup.kill"), "1")
+    }
+
+    /// Whether any process is left in it.
+    pub fn populated(&self) -> bool {
+        fs::read_to_string(self.path.join("cgroup.events"))
+            .map(|events| events.lines().any(|line| line == "populated 1"))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for RunCgroup<'_> {
+    fn drop(&mut self) {
+        if fs::remove_dir(&self.path).is_err()
+            && let Ok(mut lingering) = self.cgroups.lingering.lock()
+        {
+            lingering.push(std::mem::take(&mut self.path));
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|source| CgroupError::Read { path: path.to_owned(), source })
+}
+
+/// The mount point of the cgroup2 file system in a mountinfo text.
+fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+        let (before, after) = line.split_once(" - ")?;
+        let fstype = after.split_whitespace().next()?;
+        let mount_point = before.split_whitespace().nth(4)?;
+        (fstype == "cgroup2").then(|| PathBuf::from(mount_point))
+    })
+}
+
+/// The process's cgroup v2 path ("0::/system.slice/monchero.service").
+fn own_cgroup(proc_cgroup: &str) -> Option<&str> {
+    proc_cgroup.lines().find_map(|line| line.strip_prefix("0::"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cgroup2_mount_among_v1_ones() {
+        let mountinfo = "\
+35 25 0:30 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 25 0:35 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw
+";
+        assert_eq!(cgroup2_mount(mountinfo), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(cgroup2_mount("35 25 0:30 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw"), None);
+    }
+
+    #[test]
+    fn reads_the_v2_line_of_proc_self_cgroup() {
+        let own = "4:memory:/x\n0::/system.slice/monchero.service\n";
+        assert_eq!(own_cgroup(own), Some("/system.slice/monchero.service"));
+        assert_eq!(own_cgroup("4:memory:/x\n"), None);
+    }
+
+    #[test]
+    fn a_directory_that_is_no_cgroup_is_refused_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("monchero-no-cgroup-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let error = Cgroups::at(dir.clone()).unwrap_err();
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(error, CgroupError::NoKill { .. }), "{error}");
+        assert!(error.to_string().contains(&dir.display().to_string()), "{error}");
+    }
+}
