@@ -34,3 +34,6 @@ mod blocked;
 mod systemd;
 // Push: delivery to the reference receiver through outages, SIGKILL and damage.
 mod push;
+// Faults injected into a running agent: a broken state directory, clock
+// jumps, fork failures, unkillable plugins, signal storms, hostile clients.
+mod faults;

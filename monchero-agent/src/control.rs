@@ -152,9 +152,11 @@ async fn answer(
     to_daemon: mpsc::Sender<Incoming>,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
+    // Bytes, not a String: a request that is not UTF-8 is answered as a
+    // bad request rather than dropped without a word.
+    let mut line = Vec::new();
     let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
-    let read = tokio::time::timeout(REQUEST_TIME, reader.read_line(&mut line)).await;
+    let read = tokio::time::timeout(REQUEST_TIME, reader.read_until(b'\n', &mut line)).await;
     let response = match read.map(|read| read.map(|n| n as u64)) {
         Err(_) => Response::Error {
             message: format!(
@@ -163,10 +165,10 @@ async fn answer(
             ),
         },
         Ok(Err(error)) => return Err(error.into()),
-        Ok(Ok(MAX_REQUEST)) if !line.ends_with('\n') => {
+        Ok(Ok(MAX_REQUEST)) if !line.ends_with(b"\n") => {
             Response::Error { message: format!("bad request: longer than {MAX_REQUEST} bytes") }
         }
-        Ok(_) => match serde_json::from_str::<Request>(&line) {
+        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
             Ok(request) => ask(&to_daemon, request).await?,
             Err(error) => Response::Error { message: format!("bad request: {error}") },
         },

@@ -370,6 +370,20 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_could_not_be_killed_is_a_timeout_naming_the_owner() {
+        let termination =
+            Termination::Unkillable { after: Duration::from_secs(2), owner: "root".into() };
+        let result = run(termination, "", "");
+        assert!(result.timed_out);
+        assert_eq!(result.state, State::Unknown);
+        assert!(
+            result.summary.contains("timed out after 2s and could not be killed: owned by root"),
+            "{}",
+            result.summary
+        );
+    }
+
+    #[test]
     fn empty_stdout_takes_the_first_line_of_stderr() {
         let result = run(
             Termination::Exited(2),
