@@ -459,13 +459,22 @@ fn sudo_plugin(setup: &Setup) -> Option<(PathBuf, PathBuf, Sudoers)> {
         return None;
     }
     let pidfile = setup.plugins.path("root-pid");
-    let root_part = setup
-        .plugins
-        .script("as_root", &format!("echo $$ > '{}'\nexec sleep 60", pidfile.display()));
-    let sudoers =
-        Sudoers(PathBuf::from(format!("/etc/sudoers.d/monchero-test-{}", std::process::id())));
-    std::fs::write(&sudoers.0, format!("nobody ALL=(root) NOPASSWD: {}\n", root_part.display()))
-        .unwrap();
+    // sudo relays the SIGTERM it gets to its command, and with use_pty its
+    // pty hangs up on the command when sudo dies: a command that ignores
+    // both is what only a SIGKILL of its own would end.
+    let root_part = setup.plugins.script(
+        "as_root",
+        &format!("trap '' TERM HUP\necho $$ > '{}'\nexec sleep 60", pidfile.display()),
+    );
+    // Named after the test's directory: tests run in parallel.
+    let unique = setup.dir().file_name().unwrap().to_string_lossy().replace('.', "");
+    let sudoers = Sudoers(PathBuf::from(format!("/etc/sudoers.d/monchero-test-{unique}")));
+    // Without use_pty (Debian's default has it; many sites and older sudo
+    // do not) the command stays in the plugin's process group, and nothing
+    // of sudo's own ends it when sudo is killed.
+    let rule =
+        format!("Defaults!{0} !use_pty\nnobody ALL=(root) NOPASSWD: {0}\n", root_part.display());
+    std::fs::write(&sudoers.0, rule).unwrap();
     std::fs::set_permissions(&sudoers.0, std::fs::Permissions::from_mode(0o440)).unwrap();
     let plugin =
         setup.plugins.script("via_sudo", &format!("exec sudo -n '{}'", root_part.display()));
@@ -510,8 +519,13 @@ fn a_sudo_plugin_in_a_delegated_cgroup_is_killed_on_timeout() {
     assert!(pidfile.exists(), "the root part never ran: {result}");
     let root_pid = read_pid(&pidfile);
     let killed = wait_dead(root_pid);
+    let found_in = std::fs::read_to_string(format!("/proc/{root_pid}/cgroup")).unwrap_or_default();
     sh(&format!("kill -9 {root_pid} 2>/dev/null"));
-    assert!(killed, "the root process outlived the timeout");
+    assert!(
+        killed,
+        "the root process outlived the timeout: {result} in {found_in}\n{}",
+        agent.log_text()
+    );
     assert_eq!(result["timed_out"], true, "{result}");
     let summary = result["summary"].as_str().unwrap();
     assert!(
@@ -520,4 +534,34 @@ fn a_sudo_plugin_in_a_delegated_cgroup_is_killed_on_timeout() {
     );
     assert_eq!(agent.check_now("agent")["state"], "ok");
     drop(agent);
+}
+
+#[test]
+fn a_sudo_plugin_without_a_cgroup_is_reported_as_unkillable_and_counted() {
+    let setup = Setup::new();
+    let Some(command) = as_nobody(&setup) else { return };
+    let Some((plugin, pidfile, _sudoers)) = sudo_plugin(&setup) else { return };
+    let config = sudo_config(&setup, &plugin);
+    let name = quiet("sudo");
+    let agent = Agent::start_as(command, &config, setup.dir());
+    let result = agent.check_now(&name);
+    assert!(pidfile.exists(), "the root part never ran: {result}");
+    let root_pid = read_pid(&pidfile);
+    let alive = !process_is_dead(root_pid);
+    // The test cleans up what the agent could not.
+    sh(&format!("kill -9 {root_pid}"));
+    assert!(
+        alive,
+        "the root process should have outlived the timeout here: {result}\n{}",
+        agent.log_text()
+    );
+    assert_eq!(result["timed_out"], true, "{result}");
+    let summary = result["summary"].as_str().unwrap();
+    assert!(summary.contains("could not be killed: owned by root"), "{summary}");
+    let me = agent.check_now("agent");
+    assert!(
+        me["summary"].as_str().unwrap().contains("1 timed-out plugin runs could not be killed"),
+        "{me}"
+    );
+    assert!(agent.log_text().contains("could not be killed"), "{}", agent.log_text());
 }

@@ -10,12 +10,12 @@
 //!
 //! The agent's own cgroup is used when it is not the hierarchy's root and
 //! the agent may create cgroups in it: that is what delegation looks like.
-//! A run is moved into its cgroup right after it is spawned. Rust's spawn
-//! returns once the child has executed the plugin, so a plugin that forks
-//! within those microseconds leaves that child outside; `clone3` with
-//! `CLONE_INTO_CGROUP` would close the gap but needs `unsafe`, which this
-//! crate forbids. `sudo` takes milliseconds (sudoers, PAM) before it
-//! forks, well after the move.
+//! A run is moved into its cgroup right after it is spawned (`clone3` with
+//! `CLONE_INTO_CGROUP` would start it there, but needs `unsafe`, which
+//! this crate forbids). Whatever the plugin forked before the move was
+//! born in the agent's cgroup; the members of the run's process group
+//! found there are moved after it, until none is left. A process that
+//! left the group (setsid) within those microseconds stays outside.
 
 use std::fs;
 use std::io;
@@ -109,7 +109,9 @@ impl Cgroups {
         }
     }
 
-    /// Moves the process `pid` (just spawned) into a new cgroup of its own.
+    /// Moves the process `pid` (just spawned, leader of its own process
+    /// group) into a new cgroup of its own, with whatever it forked before
+    /// the move.
     pub fn enter(&self, pid: u32) -> io::Result<RunCgroup<'_>> {
         self.sweep();
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -117,8 +119,33 @@ impl Cgroups {
             .create(&format!("run-{}-{n}", std::process::id()))
             .map_err(|error| io::Error::other(error.to_string()))?;
         let run = RunCgroup { path, cgroups: self };
-        fs::write(run.path.join("cgroup.procs"), pid.to_string())?;
+        let procs = run.path.join("cgroup.procs");
+        fs::write(&procs, pid.to_string())?;
+        // A child the plugin forked before the move was born in the base
+        // cgroup, and a child of that one too: move every member of the
+        // plugin's process group still found there until none is left.
+        // A fork inherits its parent's cgroup, so this ends; the base
+        // normally holds only the agent, so it is one short read.
+        for _ in 0..16 {
+            let strays = self.strays(pid);
+            if strays.is_empty() {
+                break;
+            }
+            for stray in strays {
+                let _ = fs::write(&procs, stray.to_string());
+            }
+        }
         Ok(run)
+    }
+
+    /// Processes in the base cgroup that belong to process group `pgid`.
+    fn strays(&self, pgid: u32) -> Vec<u32> {
+        let listed = fs::read_to_string(self.base.join("cgroup.procs")).unwrap_or_default();
+        listed
+            .lines()
+            .filter_map(|line| line.parse::<u32>().ok())
+            .filter(|&pid| pid != std::process::id() && process_group_of(pid) == Some(pgid))
+            .collect()
     }
 
     fn sweep(&self) {
@@ -158,6 +185,13 @@ impl Drop for RunCgroup<'_> {
             lingering.push(std::mem::take(&mut self.path));
         }
     }
+}
+
+/// The process group of `pid`, from /proc/PID/stat.
+fn process_group_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "(comm)": state, ppid, pgrp.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
 }
 
 fn read(path: &Path) -> Result<String, CgroupError> {
