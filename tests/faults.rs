@@ -565,3 +565,55 @@ fn a_sudo_plugin_without_a_cgroup_is_reported_as_unkillable_and_counted() {
     );
     assert!(agent.log_text().contains("could not be killed"), "{}", agent.log_text());
 }
+
+#[test]
+fn fork_failing_under_rlimit_nproc_is_unknown_naming_eagain_and_recovers() {
+    let setup = Setup::new();
+    let Some(command) = as_nobody(&setup) else { return };
+    let quick = setup.plugins.script("quick", "echo fine");
+    let extra = agent_check(&format!(
+        "[[check]]\nname = \"forks\"\ncommand = \"{}\"\ninterval = \"1s\"\n\n",
+        quick.display()
+    ));
+    let config = setup.config(&[], &extra);
+    let agent = Agent::start_as(command, &config, setup.dir());
+    agent.wait_until(|s| check(s, "forks")["summary"] == "fine", "a first run");
+    let pid = agent.pid().as_raw_nonzero().get();
+    // The soft limit, set by the same user (root may lack CAP_SYS_RESOURCE
+    // in a container): at what `nobody` runs now, no fork is left.
+    let soft_limit = |value: String| {
+        sh(&format!(
+            "setpriv --reuid=nobody --regid=nogroup --clear-groups -- prlimit --pid {pid} --nproc={value}:"
+        ))
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max processes")).unwrap();
+    let before = line.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(soft_limit(nobody_tasks().to_string()));
+    let status = agent.wait_until(|s| check(s, "forks")["state"] == "unknown", "runs to fail");
+    let summary = check(&status, "forks")["summary"].as_str().unwrap().to_owned();
+    assert!(summary.contains("fork failed with EAGAIN"), "{summary}");
+    let me = agent.check_now("agent");
+    assert_eq!(me["state"], "warning", "{me}");
+    assert!(me["summary"].as_str().unwrap().contains("could not start"), "{me}");
+    assert!(agent.log_text().contains("EAGAIN"), "{}", agent.log_text());
+
+    assert!(soft_limit(before));
+    agent.wait_until(|s| check(s, "forks")["state"] == "ok", "runs to work again");
+    assert_eq!(agent.stop(), 0);
+}
+
+/// Threads of all of `nobody`'s processes: what its RLIMIT_NPROC counts.
+fn nobody_tasks() -> usize {
+    let mut tasks = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1))
+        };
+        if field("Uid:") == Some("65534") {
+            tasks += field("Threads:").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        }
+    }
+    tasks
+}
