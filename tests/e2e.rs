@@ -37,3 +37,6 @@ mod push;
 // Faults injected into a running agent: a broken state directory, clock
 // jumps, fork failures, unkillable plugins, signal storms, hostile clients.
 mod faults;
+// The measures of docs/security.md: untrusted files refused as root,
+// secrets never shown.
+mod security;

@@ -13,6 +13,7 @@
 mod build;
 mod duration;
 mod error;
+mod ownership;
 pub mod paths;
 mod pull;
 mod raw;
