@@ -142,3 +142,29 @@ fn secrets_from_files_are_never_logged_shown_or_saved() {
         "the push failures were logged: {log}"
     );
 }
+
+#[test]
+fn the_control_socket_is_0660_and_answers_only_the_three_requests() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::FileTypeExt;
+
+    let setup = Setup::new();
+    let config = setup.config(&[&quiet("web")], "");
+    let agent = Agent::start(&config, setup.dir());
+    let socket = std::fs::read_dir(setup.dir().join("state"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .unwrap()
+        .path();
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o660, "{}", socket.display());
+    // Anything but status, run (configured checks, by name) and metrics is
+    // refused; a command line is not a request.
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream.write_all(b"{\"request\":\"exec\",\"command\":\"touch /tmp/x\"}\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("bad request: unknown variant `exec`"), "{reply}");
+    agent.stop();
+}
