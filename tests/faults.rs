@@ -167,7 +167,7 @@ fn children_of(pid: i32) -> usize {
 
 /// The agent has no child processes left (killed plugins are gone).
 fn no_children_left(pid: i32) -> bool {
-    poll(10, "the plugin's processes to end", || (children_of(pid) == 0).then_some(true))
+    poll(30, "the plugin's processes to end", || (children_of(pid) == 0).then_some(true))
 }
 
 fn fd_count(pid: i32) -> usize {
@@ -203,14 +203,18 @@ fn two_thousand_checks_finishing_at_the_same_instant_are_all_applied() {
     let pid = agent.pid().as_raw_nonzero().get();
     let children = || children_of(pid);
     poll(60, "2000 plugins blocked on the gate", || (children() == 2000).then_some(()));
-    // Opening for writing releases every reader at once.
-    drop(std::fs::OpenOptions::new().write(true).open(&gate).unwrap());
+    // One write of lines to spare releases every reader at once; the
+    // writer stays open until the results are in, so a shell still on its
+    // way to the FIFO finds a line too instead of blocking in open().
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&gate).unwrap();
+    writer.write_all(&[b'\n'; 4000]).unwrap();
     let status = poll(60, "2000 results", || {
         let (status, _) = agent.status();
         let done =
             status["checks"].as_array()?.iter().filter(|c| c["summary"] == "released").count();
         (done == 2000).then_some(status)
     });
+    drop(writer);
     assert_eq!(status["state"], "ok");
     assert!(no_children_left(pid));
     assert_eq!(agent.stop(), 0);
@@ -396,21 +400,26 @@ fn wall_clock_jumps_of_hours_keep_the_rhythm_and_move_displayed_times() {
 /// An unprivileged user's agent: `nobody` through setpriv, with the
 /// state directory and plugins made reachable for it.
 fn as_nobody(setup: &Setup) -> Option<Command> {
+    as_user(setup, "nobody")
+}
+
+/// The agent as `user` (a name, or a numeric uid of no account).
+fn as_user(setup: &Setup, user: &str) -> Option<Command> {
     if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("skipped: needs root and setpriv to run the agent as nobody");
+        eprintln!("skipped: needs root and setpriv to run the agent as {user}");
         return None;
     }
     let dir = setup.dir();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(dir.join("state")).unwrap();
     assert!(sh(&format!(
-        "chown nobody '{}' && chmod 0666 '{}'/code",
+        "chown {user} '{}' && chmod 0666 '{}'/code",
         dir.join("state").display(),
         dir.display()
     )));
     let mut command = Command::new("setpriv");
     command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .args([&format!("--reuid={user}"), "--regid=nogroup", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_monchero"))
         .env_remove("NO_COLOR");
     Some(command)
@@ -569,7 +578,10 @@ fn a_sudo_plugin_without_a_cgroup_is_reported_as_unkillable_and_counted() {
 #[test]
 fn fork_failing_under_rlimit_nproc_is_unknown_naming_eagain_and_recovers() {
     let setup = Setup::new();
-    let Some(command) = as_nobody(&setup) else { return };
+    // A uid of its own: RLIMIT_NPROC counts every process of the user,
+    // and other tests run agents as nobody in parallel.
+    let uid = NPROC_UID;
+    let Some(command) = as_user(&setup, &uid.to_string()) else { return };
     let quick = setup.plugins.script("quick", "echo fine");
     let extra = agent_check(&format!(
         "[[check]]\nname = \"forks\"\ncommand = \"{}\"\ninterval = \"1s\"\n\n",
@@ -580,16 +592,16 @@ fn fork_failing_under_rlimit_nproc_is_unknown_naming_eagain_and_recovers() {
     agent.wait_until(|s| check(s, "forks")["summary"] == "fine", "a first run");
     let pid = agent.pid().as_raw_nonzero().get();
     // The soft limit, set by the same user (root may lack CAP_SYS_RESOURCE
-    // in a container): at what `nobody` runs now, no fork is left.
+    // in a container): at what the user runs now, no fork is left.
     let soft_limit = |value: String| {
         sh(&format!(
-            "setpriv --reuid=nobody --regid=nogroup --clear-groups -- prlimit --pid {pid} --nproc={value}:"
+            "setpriv --reuid={uid} --regid=nogroup --clear-groups -- prlimit --pid {pid} --nproc={value}:"
         ))
     };
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let line = limits.lines().find(|l| l.starts_with("Max processes")).unwrap();
     let before = line.split_whitespace().nth(2).unwrap().to_owned();
-    assert!(soft_limit(nobody_tasks().to_string()));
+    assert!(soft_limit(user_tasks(uid).to_string()));
     let status = agent.wait_until(|s| check(s, "forks")["state"] == "unknown", "runs to fail");
     let summary = check(&status, "forks")["summary"].as_str().unwrap().to_owned();
     assert!(summary.contains("fork failed with EAGAIN"), "{summary}");
@@ -603,15 +615,19 @@ fn fork_failing_under_rlimit_nproc_is_unknown_naming_eagain_and_recovers() {
     assert_eq!(agent.stop(), 0);
 }
 
-/// Threads of all of `nobody`'s processes: what its RLIMIT_NPROC counts.
-fn nobody_tasks() -> usize {
+/// A uid no account and no other test uses.
+const NPROC_UID: u32 = 64_917;
+
+/// Threads of all of `uid`'s processes: what its RLIMIT_NPROC counts.
+fn user_tasks(uid: u32) -> usize {
+    let uid = uid.to_string();
     let mut tasks = 0;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
         let field = |name: &str| {
             status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1))
         };
-        if field("Uid:") == Some("65534") {
+        if field("Uid:") == Some(uid.as_str()) {
             tasks += field("Threads:").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
         }
     }

@@ -174,6 +174,15 @@ static CGROUPS: OnceLock<Option<Arc<Cgroups>>> = OnceLock::new();
 /// Finds the cgroup delegated to the agent, and says what a missing one
 /// means for the operator.
 fn discover_cgroups() -> Option<Arc<Cgroups>> {
+    // Root may signal any plugin, whatever user it became; and creating
+    // cgroups in a service's cgroup that systemd did not delegate would
+    // interfere with systemd's own management of it.
+    if rustix::process::geteuid().is_root() {
+        info!(
+            message = "The agent runs as root: process groups are enough to end any plugin run; no cgroups are made."
+        );
+        return None;
+    }
     match Cgroups::discover() {
         Ok(cgroups) => {
             info!(message = "Each plugin run gets a cgroup of its own.", base = %cgroups.base().display());
