@@ -61,6 +61,9 @@ pub enum CgroupError {
 #[derive(Debug)]
 pub struct Cgroups {
     base: PathBuf,
+    /// The agent's own cgroup, where a plugin's early children are born
+    /// (the same as `base` when the agent found it by [`Cgroups::discover`]).
+    origin: PathBuf,
     next: AtomicU64,
     /// Run cgroups a background child of a finished plugin still keeps
     /// populated; removed once it has gone.
@@ -83,7 +86,9 @@ impl Cgroups {
     /// Runs get cgroups under `base`, which must be a cgroup v2 directory
     /// the agent may create cgroups in.
     pub fn at(base: PathBuf) -> Result<Cgroups, CgroupError> {
-        let cgroups = Cgroups { base, next: AtomicU64::new(0), lingering: Mutex::new(Vec::new()) };
+        let origin = own_cgroup_dir().unwrap_or_else(|| base.clone());
+        let cgroups =
+            Cgroups { base, origin, next: AtomicU64::new(0), lingering: Mutex::new(Vec::new()) };
         // A probe: creating and removing one cgroup proves both rights and
         // shows whether the kernel has cgroup.kill.
         let probe = cgroups.create(&format!("probe-{}", std::process::id()))?;
@@ -121,10 +126,10 @@ impl Cgroups {
         let run = RunCgroup { path, cgroups: self };
         let procs = run.path.join("cgroup.procs");
         fs::write(&procs, pid.to_string())?;
-        // A child the plugin forked before the move was born in the base
+        // A child the plugin forked before the move was born in the agent's
         // cgroup, and a child of that one too: move every member of the
         // plugin's process group still found there until none is left.
-        // A fork inherits its parent's cgroup, so this ends; the base
+        // A fork inherits its parent's cgroup, so this ends; that cgroup
         // normally holds only the agent, so it is one short read.
         for _ in 0..16 {
             let strays = self.strays(pid);
@@ -138,9 +143,9 @@ impl Cgroups {
         Ok(run)
     }
 
-    /// Processes in the base cgroup that belong to process group `pgid`.
+    /// Processes in the agent's cgroup that belong to process group `pgid`.
     fn strays(&self, pgid: u32) -> Vec<u32> {
-        let listed = fs::read_to_string(self.base.join("cgroup.procs")).unwrap_or_default();
+        let listed = fs::read_to_string(self.origin.join("cgroup.procs")).unwrap_or_default();
         listed
             .lines()
             .filter_map(|line| line.parse::<u32>().ok())
@@ -187,6 +192,13 @@ impl Drop for RunCgroup<'_> {
     }
 }
 
+/// The directory of this process's own cgroup v2.
+fn own_cgroup_dir() -> Option<PathBuf> {
+    let mount = cgroup2_mount(&fs::read_to_string("/proc/self/mountinfo").ok()?)?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    Some(mount.join(own_cgroup(&own)?.trim_start_matches('/')))
+}
+
 /// The process group of `pid`, from /proc/PID/stat.
 fn process_group_of(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -217,6 +229,8 @@ fn own_cgroup(proc_cgroup: &str) -> Option<&str> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::os::unix::process::CommandExt;
+
     use super::*;
 
     #[test]
@@ -234,6 +248,54 @@ mod tests {
         let own = "4:memory:/x\n0::/system.slice/monchero.service\n";
         assert_eq!(own_cgroup(own), Some("/system.slice/monchero.service"));
         assert_eq!(own_cgroup("4:memory:/x\n"), None);
+    }
+
+    #[test]
+    fn a_run_and_what_it_forked_before_the_move_are_killed_with_its_cgroup() {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let Some(mount) = cgroup2_mount(&mountinfo) else {
+            eprintln!("skipped: no cgroup v2 hierarchy here");
+            return;
+        };
+        let base = mount.join(format!("monchero-unit-{}", std::process::id()));
+        if fs::create_dir(&base).is_err() {
+            eprintln!("skipped: cannot create a cgroup in {}", mount.display());
+            return;
+        }
+        let cgroups = Cgroups::at(base.clone());
+        // A shell that forks a child at once, in its own process group, as
+        // the runner starts plugins; both must end up in the run's cgroup.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & exec sleep 30"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let result = cgroups.map(|cgroups| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let run = cgroups.enter(child.id()).unwrap();
+            let moved = fs::read_to_string(run.path.join("cgroup.procs")).unwrap();
+            run.kill().unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while run.populated() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let outcome = (moved.lines().count(), run.populated());
+            drop(run);
+            outcome
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = fs::remove_dir(&base);
+        let (moved, populated) = match result {
+            Ok(outcome) => outcome,
+            Err(CgroupError::NoKill { .. }) => {
+                eprintln!("skipped: this kernel has no cgroup.kill");
+                return;
+            }
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(moved, 2, "the shell and the child it forked before the move");
+        assert!(!populated, "cgroup.kill ended both");
     }
 
     #[test]

@@ -347,12 +347,21 @@ impl Runner {
         match (left, leader_gone) {
             (Some(owner), _) => Some(owner),
             (None, true) => None,
-            (None, false) => Some(
-                child
+            (None, false) => {
+                let owner = child
                     .id()
                     .and_then(|pid| std::fs::metadata(format!("/proc/{pid}")).ok())
-                    .map_or_else(|| "another user".to_owned(), |meta| user_name(meta.uid())),
-            ),
+                    .map(|meta| meta.uid());
+                Some(match owner {
+                    // Ours, yet alive after SIGKILL: blocked in the kernel
+                    // (a hung NFS mount), where no signal reaches.
+                    Some(uid) if uid == rustix::process::getuid().as_raw() => {
+                        format!("{}, stuck in the kernel", user_name(uid))
+                    }
+                    Some(uid) => user_name(uid),
+                    None => "another user".to_owned(),
+                })
+            }
         }
     }
 
