@@ -633,3 +633,25 @@ fn user_tasks(uid: u32) -> usize {
     }
     tasks
 }
+
+#[test]
+fn a_state_directory_removed_while_running_is_made_again_with_its_socket() {
+    let setup = Setup::new();
+    let web = quiet("web");
+    let config = setup.config(&[&web], "");
+    let agent = Agent::start(&config, setup.dir());
+    let state = setup.dir().join("state");
+    std::fs::remove_dir_all(&state).unwrap();
+
+    // The socket comes back, so status reaches the live daemon again, and
+    // the next change is written to a state directory made anew.
+    poll(10, "the control socket again", || (agent.status().0["stale"] == false).then_some(()));
+    setup.set_code(2);
+    assert_eq!(agent.check_now(&web)["state"], "critical");
+    let file = state.join("state.json");
+    poll(10, "the state file again", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("state from file: 2")).then_some(())
+    });
+    assert!(agent.log_text().contains("The control socket was removed; it is listening again."));
+    assert_eq!(agent.stop(), 0);
+}

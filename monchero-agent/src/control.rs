@@ -91,6 +91,9 @@ pub struct Incoming {
 #[derive(Debug)]
 pub struct Server {
     listener: UnixListener,
+    path: std::path::PathBuf,
+    /// Rebinding failed and was logged; said again only once it works.
+    rebind_failed: bool,
 }
 
 impl Server {
@@ -113,18 +116,23 @@ impl Server {
             }
             _ => {}
         }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-        Ok(Server { listener })
+        Ok(Server { listener: listen(path)?, path: path.to_owned(), rebind_failed: false })
     }
 
     /// Accepts connections until the daemon drops the receiving end.
     pub async fn serve(self, to_daemon: mpsc::Sender<Incoming>) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut look = tokio::time::interval(SOCKET_CHECK);
+        let mut server = self;
         loop {
-            let stream = match self.listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = server.listener.accept() => accepted,
+                _ = look.tick() => {
+                    server.rebind_if_removed();
+                    continue;
+                }
+            };
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     tracing::warn!(message = "Control socket accept failed.", %error);
@@ -145,6 +153,42 @@ impl Server {
             });
         }
     }
+}
+
+impl Server {
+    /// Binds the socket again when its file is gone (the state directory
+    /// removed by a clean-up script): otherwise `status` would find no
+    /// daemon for as long as this one runs.
+    fn rebind_if_removed(&mut self) {
+        if self.path.exists() {
+            return;
+        }
+        let made = self.path.parent().map_or(Ok(()), std::fs::create_dir_all);
+        match made.map_err(anyhow::Error::from).and_then(|()| listen(&self.path)) {
+            Ok(listener) => {
+                self.listener = listener;
+                self.rebind_failed = false;
+                tracing::warn!(message = "The control socket was removed; it is listening again.", path = %self.path.display());
+            }
+            Err(error) if !self.rebind_failed => {
+                self.rebind_failed = true;
+                tracing::error!(message = "The control socket was removed and cannot be made again; retried every second.", error = %format!("{error:#}"));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How often the server looks whether its socket file still exists.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
+
+/// A listening socket at `path`, mode 0660.
+fn listen(path: &Path) -> anyhow::Result<UnixListener> {
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(listener)
 }
 
 async fn answer(
