@@ -187,7 +187,7 @@ fn two_thousand_checks_finishing_at_the_same_instant_are_all_applied() {
     // writing: then all of them read end of file and exit together.
     let plugin =
         setup.plugins.script("gated", &format!("read x < '{}'\necho \"released\"", gate.display()));
-    let mut extra = String::from("");
+    let mut extra = String::new();
     for i in 0..2000 {
         extra.push_str(&format!(
             "[[check]]\nname = \"gated{i}\"\ncommand = \"{}\"\ninterval = \"1h\"\ntimeout = \"2m\"\n\n",
