@@ -21,9 +21,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config: &Path, dir: &Path) -> Agent {
+        Agent::start_as(monchero(), config, dir)
+    }
+
+    /// Starts `monchero run --config CONFIG` appended to `command`: the
+    /// binary itself, or a wrapper (setpriv, an environment) ending in it.
+    pub fn start_as(mut command: std::process::Command, config: &Path, dir: &Path) -> Agent {
         let log = dir.join(format!("agent-{}.log", std::process::id()));
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let child = monchero()
+        let child = command
             .args(["run", "--config"])
             .arg(config)
             .stdin(Stdio::null())

@@ -42,3 +42,9 @@ mod sinks;
 mod certificates;
 // [nrpe] with the real check_nrpe, malformed packets, `monchero import nrpe`.
 mod nrpe;
+// Faults injected into a running agent: a broken state directory, clock
+// jumps, fork failures, unkillable plugins, signal storms, hostile clients.
+mod faults;
+// The measures of docs/security.md: untrusted files refused as root,
+// secrets never shown.
+mod security;

@@ -6,11 +6,19 @@
 //! request per connection, each a single line of JSON, answered by a single
 //! line of JSON. The client side is synchronous (std), so `status` needs no
 //! async runtime and answers in milliseconds.
+//!
+//! Bounds, so that a local user flooding or stalling the socket cannot keep
+//! `status` from others: [`MAX_CONNECTIONS`] at once (more are answered
+//! with an error and closed), [`MAX_REQUEST`] bytes per request, and
+//! [`REQUEST_TIME`] to send it in full (a client that connects and sends
+//! nothing, or a byte a second, is dropped), [`REPLY_TIME`] to read the
+//! answer.
 
 use std::io::{self, BufRead, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,13 +26,25 @@ use monchero_core::CheckResult;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::MetricsSnapshot;
 use crate::status_report::StatusReport;
 
 /// Requests are small; anything longer is not ours.
-const MAX_REQUEST: u64 = 64 * 1024;
+pub const MAX_REQUEST: u64 = 64 * 1024;
+
+/// Connections served at once. Each costs a task and a descriptor; a
+/// `check-now --all` holds one for as long as its checks run.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long a client has to read its answer (a status of thousands of
+/// checks is megabytes): one that stops reading gives its slot back.
+pub const REPLY_TIME: Duration = Duration::from_secs(30);
+
+/// How long a client has to send its whole request line. Our own client
+/// sends it at once; this only ever stops idle or trickling connections.
+pub const REQUEST_TIME: Duration = Duration::from_secs(5);
 
 /// What a client asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +91,9 @@ pub struct Incoming {
 #[derive(Debug)]
 pub struct Server {
     listener: UnixListener,
+    path: std::path::PathBuf,
+    /// Rebinding failed and was logged; said again only once it works.
+    rebind_failed: bool,
 }
 
 impl Server {
@@ -93,17 +116,23 @@ impl Server {
             }
             _ => {}
         }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-        Ok(Server { listener })
+        Ok(Server { listener: listen(path)?, path: path.to_owned(), rebind_failed: false })
     }
 
     /// Accepts connections until the daemon drops the receiving end.
     pub async fn serve(self, to_daemon: mpsc::Sender<Incoming>) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut look = tokio::time::interval(SOCKET_CHECK);
+        let mut server = self;
         loop {
-            let stream = match self.listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = server.listener.accept() => accepted,
+                _ = look.tick() => {
+                    server.rebind_if_removed();
+                    continue;
+                }
+            };
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     tracing::warn!(message = "Control socket accept failed.", %error);
@@ -111,8 +140,13 @@ impl Server {
                     continue;
                 }
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                tokio::spawn(refuse(stream));
+                continue;
+            };
             let to_daemon = to_daemon.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 if let Err(error) = answer(stream, to_daemon).await {
                     tracing::debug!(message = "Control connection failed.", error = %format!("{error:#}"));
                 }
@@ -121,18 +155,87 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Binds the socket again when its file is gone (the state directory
+    /// removed by a clean-up script): otherwise `status` would find no
+    /// daemon for as long as this one runs.
+    fn rebind_if_removed(&mut self) {
+        if self.path.exists() {
+            return;
+        }
+        let made = self.path.parent().map_or(Ok(()), std::fs::create_dir_all);
+        match made.map_err(anyhow::Error::from).and_then(|()| listen(&self.path)) {
+            Ok(listener) => {
+                self.listener = listener;
+                self.rebind_failed = false;
+                tracing::warn!(message = "The control socket was removed; it is listening again.", path = %self.path.display());
+            }
+            Err(error) if !self.rebind_failed => {
+                self.rebind_failed = true;
+                tracing::error!(message = "The control socket was removed and cannot be made again; retried every second.", error = %format!("{error:#}"));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How often the server looks whether its socket file still exists.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
+
+/// A listening socket at `path`, mode 0660.
+fn listen(path: &Path) -> anyhow::Result<UnixListener> {
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
 async fn answer(
     stream: tokio::net::UnixStream,
     to_daemon: mpsc::Sender<Incoming>,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    tokio::io::BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
-    let response = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => ask(&to_daemon, request).await?,
-        Err(error) => Response::Error { message: format!("bad request: {error}") },
+    // Bytes, not a String: a request that is not UTF-8 is answered as a
+    // bad request rather than dropped without a word.
+    let mut line = Vec::new();
+    let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
+    let read = tokio::time::timeout(REQUEST_TIME, reader.read_until(b'\n', &mut line)).await;
+    let response = match read.map(|read| read.map(|n| n as u64)) {
+        Err(_) => Response::Error {
+            message: format!(
+                "bad request: no complete request line within {}",
+                humantime::format_duration(REQUEST_TIME)
+            ),
+        },
+        Ok(Err(error)) => return Err(error.into()),
+        Ok(Ok(MAX_REQUEST)) if !line.ends_with(b"\n") => {
+            Response::Error { message: format!("bad request: longer than {MAX_REQUEST} bytes") }
+        }
+        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
+            Ok(request) => ask(&to_daemon, request).await?,
+            Err(error) => Response::Error { message: format!("bad request: {error}") },
+        },
     };
-    let mut json = serde_json::to_vec(&response)?;
+    tokio::time::timeout(REPLY_TIME, send(&mut write, &response))
+        .await
+        .context("the client did not read the answer")?
+}
+
+/// Answers a connection beyond [`MAX_CONNECTIONS`] with an error, so its
+/// client says why instead of waiting.
+async fn refuse(stream: tokio::net::UnixStream) {
+    let (_, mut write) = stream.into_split();
+    let message = format!("the agent is serving {MAX_CONNECTIONS} control connections; try again");
+    let _ =
+        tokio::time::timeout(REQUEST_TIME, send(&mut write, &Response::Error { message })).await;
+}
+
+async fn send(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    response: &Response,
+) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec(response)?;
     json.push(b'\n');
     write.write_all(&json).await?;
     Ok(write.shutdown().await?)

@@ -12,15 +12,16 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use monchero_core::builtin::BuiltinCheck;
+use monchero_core::cgroup::Cgroups;
 use monchero_core::command::CommandLine;
 use monchero_core::event::Event;
 use monchero_core::result::{RawRun, Termination};
-use monchero_core::runner::{Runner, RunnerConfig};
+use monchero_core::runner::{Observed, Runner, RunnerConfig};
 use monchero_core::schedule::{Schedule, next_slot, plan};
 use monchero_core::tracker::{ChangeKind, CheckState, HardChange, Outcome};
 use monchero_core::{CheckResult, State};
@@ -118,6 +119,8 @@ struct Done {
     spec: Arc<CheckConfig>,
     run: u64,
     result: CheckResult,
+    /// How a plugin's process ended; `None` for built-in checks.
+    termination: Option<Termination>,
 }
 
 /// One configured check and where it stands in the schedule.
@@ -177,9 +180,41 @@ impl Job {
 /// the runner's 1 MiB for looking at a plugin by hand.
 pub const KEPT_OUTPUT: usize = 64 * 1024;
 
+/// The cgroup runs are contained in, found once when the daemon starts;
+/// unset (no cgroups) for `check-now --local`.
+static CGROUPS: OnceLock<Option<Arc<Cgroups>>> = OnceLock::new();
+
+/// Finds the cgroup delegated to the agent, and says what a missing one
+/// means for the operator.
+fn discover_cgroups() -> Option<Arc<Cgroups>> {
+    // Root may signal any plugin, whatever user it became; and creating
+    // cgroups in a service's cgroup that systemd did not delegate would
+    // interfere with systemd's own management of it.
+    if rustix::process::geteuid().is_root() {
+        info!(
+            message = "The agent runs as root: process groups are enough to end any plugin run; no cgroups are made."
+        );
+        return None;
+    }
+    match Cgroups::discover() {
+        Ok(cgroups) => {
+            info!(message = "Each plugin run gets a cgroup of its own.", base = %cgroups.base().display());
+            Some(Arc::new(cgroups))
+        }
+        Err(cause) => {
+            info!(
+                message = "No cgroup is delegated to the agent: a timed-out plugin that runs as another user (sudo) cannot be killed and is reported so.",
+                %cause
+            );
+            None
+        }
+    }
+}
+
 /// The runner that executes a configured plugin check.
 pub fn runner_for(spec: &CheckConfig) -> Runner {
     Runner::new(RunnerConfig {
+        cgroups: CGROUPS.get().cloned().flatten(),
         timeout: spec.timeout,
         timeout_state: spec.timeout_state,
         env: spec.env.clone(),
@@ -246,6 +281,7 @@ impl Daemon {
             format!("cannot create the state directory {}", state_dir.display())
         })?;
         let state_file = StateFile::new(&state_dir);
+        CGROUPS.get_or_init(discover_cgroups);
         let now = SystemTime::now();
         let mut snapshot = match state_file.load()? {
             Loaded::Snapshot(snapshot) => {
@@ -482,18 +518,19 @@ impl Daemon {
             Job::AgentSelf => {
                 self.stats.push_backlog = self.push.old_backlogs(SystemTime::now());
                 let result = self_check::run(&mut self.stats, self.slots.len(), SystemTime::now());
-                let _ = done.send(Done { spec, run, result });
+                let _ = done.send(Done { spec, run, result, termination: None });
             }
             Job::Plugin(runner, command) => {
                 tokio::spawn(async move {
-                    let result = runner.run_with_timeout(&command, spec.timeout).await;
-                    let _ = done.send(Done { spec, run, result });
+                    let Observed { result, termination } =
+                        runner.run_observed(&command, spec.timeout).await;
+                    let _ = done.send(Done { spec, run, result, termination: Some(termination) });
                 });
             }
             Job::Builtin(check) => {
                 tokio::spawn(async move {
                     let result = run_builtin(check, spec.timeout, spec.timeout_state).await;
-                    let _ = done.send(Done { spec, run, result });
+                    let _ = done.send(Done { spec, run, result, termination: None });
                 });
             }
         }
@@ -506,6 +543,22 @@ impl Daemon {
         self.stats.runs += 1;
         if done.result.timed_out {
             self.stats.timed_out += 1;
+        }
+        match &done.termination {
+            Some(Termination::SpawnFailed(failure)) => {
+                self.stats.spawn_failures += 1;
+                self.stats.last_spawn_failure = Some(failure.to_string());
+            }
+            Some(Termination::Unkillable { owner, .. }) => {
+                self.stats.unkillable += 1;
+                error!(
+                    message = "A timed-out plugin could not be killed; its processes keep running.",
+                    check = %done.spec.name,
+                    %owner,
+                    help = "run the agent with a delegated cgroup (docs/security.md)",
+                );
+            }
+            _ => {}
         }
         self.answer_pending(&done);
         // A check removed by a reload while it ran.

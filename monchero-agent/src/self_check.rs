@@ -49,6 +49,15 @@ pub struct AgentStats {
     pub skipped: u64,
     /// Runs stopped by their timeout.
     pub timed_out: u64,
+    /// Plugin runs that could not be started (fork or exec failed).
+    pub spawn_failures: u64,
+    /// The cause of the latest of those, for the self-check's summary.
+    pub last_spawn_failure: Option<String>,
+    /// `spawn_failures` at the previous self-check.
+    pub spawn_failures_at_last_check: u64,
+    /// Timed-out runs whose processes could not be killed (another user's,
+    /// no cgroup): each may still be running.
+    pub unkillable: u64,
     /// Action runs that failed or timed out.
     pub action_failures: u64,
     /// How late runs started against their planned time.
@@ -121,6 +130,24 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
             format!("push target {target}: {queued} records unsent for {age}"),
         ));
     }
+    let new_spawn_failures = stats.spawn_failures - stats.spawn_failures_at_last_check;
+    stats.spawn_failures_at_last_check = stats.spawn_failures;
+    if let (true, Some(cause)) = (new_spawn_failures > 0, &stats.last_spawn_failure) {
+        problems.push((
+            State::Warning,
+            format!("{new_spawn_failures} plugin runs could not start; the last: {cause}"),
+        ));
+    }
+    if stats.unkillable > 0 {
+        problems.push((
+            State::Warning,
+            format!(
+                "{} timed-out plugin runs could not be killed (owned by another user, no \
+                 delegated cgroup)",
+                stats.unkillable
+            ),
+        ));
+    }
     if new_skips > 0 {
         let message = format!("{new_skips} runs skipped: checks cannot keep their interval");
         problems.push((State::Warning, message));
@@ -149,6 +176,8 @@ pub fn run(stats: &mut AgentStats, checks: usize, now: SystemTime) -> CheckResul
         gauge("runs", stats.runs as f64, "c"),
         gauge("skipped", stats.skipped as f64, "c"),
         gauge("timed_out", stats.timed_out as f64, "c"),
+        gauge("spawn_failures", stats.spawn_failures as f64, "c"),
+        gauge("unkillable", stats.unkillable as f64, "c"),
         gauge("lateness_p50", p50.as_secs_f64(), "s"),
         gauge("lateness_p99", p99.as_secs_f64(), "s"),
         gauge("state_writes", stats.state_writes as f64, "c"),
@@ -280,6 +309,34 @@ mod tests {
             result.summary
         );
         assert!(!result.perfdata.iter().any(|p| p.label == "pull_cert_validity"));
+    }
+
+    #[test]
+    fn failed_starts_warn_once_and_unkillable_runs_keep_warning() {
+        let mut stats = AgentStats {
+            spawn_failures: 4,
+            last_spawn_failure: Some("cannot run /x: fork failed with EAGAIN".into()),
+            ..AgentStats::default()
+        };
+        let result = run(&mut stats, 1, SystemTime::now());
+        assert_eq!(result.state, State::Warning);
+        assert!(
+            result.summary.contains(
+                "4 plugin runs could not start; the last: cannot run /x: fork failed with EAGAIN"
+            ),
+            "{}",
+            result.summary
+        );
+        assert_eq!(run(&mut stats, 1, SystemTime::now()).state, State::Ok);
+        stats.unkillable = 1;
+        for _ in 0..2 {
+            let result = run(&mut stats, 1, SystemTime::now());
+            assert!(
+                result.summary.contains("1 timed-out plugin runs could not be killed"),
+                "{}",
+                result.summary
+            );
+        }
     }
 
     #[test]

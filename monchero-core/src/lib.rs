@@ -55,6 +55,8 @@
 pub mod backoff;
 #[cfg(feature = "builtin")]
 pub mod builtin;
+#[cfg(feature = "runner")]
+pub mod cgroup;
 pub mod collected;
 #[cfg(feature = "runner")]
 pub mod command;

@@ -50,6 +50,15 @@ pub enum Termination {
     Signaled(i32),
     /// The timeout expired and the agent killed the process group.
     TimedOut(Duration),
+    /// The timeout expired and processes of the run could not be killed:
+    /// they belong to another user (a plugin run through `sudo`) and no
+    /// cgroup held the run. The user is named (`root`, or `uid N`).
+    Unkillable {
+        /// The timeout that expired.
+        after: Duration,
+        /// Who owns the processes left running.
+        owner: String,
+    },
     /// The command could not be started at all.
     SpawnFailed(SpawnFailure),
 }
@@ -57,8 +66,8 @@ pub enum Termination {
 impl Termination {
     /// How the run ended, in words, for output shown as it is (a
     /// `collect` action's): `exit status 1`, `killed by signal 9
-    /// (SIGKILL)`, `timed out after 5s and killed`, or why it did not
-    /// start.
+    /// (SIGKILL)`, `timed out after 5s and killed`, that it could not be
+    /// killed, or why it did not start.
     pub fn describe(&self) -> String {
         match self {
             Termination::Exited(code) => format!("exit status {code}"),
@@ -67,6 +76,12 @@ impl Termination {
             }
             Termination::TimedOut(after) => {
                 format!("timed out after {} and killed", DisplayDuration(*after))
+            }
+            Termination::Unkillable { after, owner } => {
+                format!(
+                    "timed out after {} and could not be killed: owned by {owner}",
+                    DisplayDuration(*after)
+                )
             }
             Termination::SpawnFailed(failure) => failure.to_string(),
         }
@@ -93,6 +108,9 @@ pub enum SpawnFailureKind {
     /// The kernel does not recognise the file as a program (a script
     /// without a `#!` line, a binary for another architecture).
     NotExecutable,
+    /// fork failed with EAGAIN: the agent's user is at its process limit
+    /// (`RLIMIT_NPROC`, a pids cgroup) or the system at `kernel.pid_max`.
+    ProcessLimit,
     /// Any other operating-system error, as its message.
     Other(String),
 }
@@ -108,6 +126,11 @@ impl fmt::Display for SpawnFailure {
             SpawnFailureKind::NotExecutable => {
                 write!(f, "{program} is not an executable program (a script without a #! line?)")
             }
+            SpawnFailureKind::ProcessLimit => write!(
+                f,
+                "cannot run {program}: fork failed with EAGAIN: the process limit is reached \
+                 (RLIMIT_NPROC of the agent's user, a pids cgroup or kernel.pid_max)"
+            ),
             SpawnFailureKind::Other(message) => write!(f, "cannot run {program}: {message}"),
         }
     }
@@ -161,7 +184,10 @@ impl CheckResult {
             long_output,
             perfdata,
             duration: run.duration,
-            timed_out: matches!(run.termination, Termination::TimedOut(_)),
+            timed_out: matches!(
+                run.termination,
+                Termination::TimedOut(_) | Termination::Unkillable { .. }
+            ),
             truncated: run.truncated,
         }
     }
@@ -193,6 +219,14 @@ fn interpret(
             timeout_state,
             None,
             Some(format!("plugin timed out after {}", DisplayDuration(*after))),
+        ),
+        Termination::Unkillable { after, owner } => (
+            timeout_state,
+            None,
+            Some(format!(
+                "plugin timed out after {} and could not be killed: owned by {owner}",
+                DisplayDuration(*after)
+            )),
         ),
         Termination::SpawnFailed(failure) => (State::Unknown, None, Some(failure.to_string())),
     }
@@ -362,9 +396,25 @@ mod tests {
         let result = run(failure(SpawnFailureKind::NotFound), "", "");
         assert_eq!(result.state, State::Unknown);
         assert_eq!(result.summary, "(command not found: /usr/lib/nagios/plugins/check_x)");
+        let result = run(failure(SpawnFailureKind::ProcessLimit), "", "");
+        assert!(result.summary.contains("fork failed with EAGAIN"), "{}", result.summary);
         let result = run(failure(SpawnFailureKind::PermissionDenied), "", "");
         assert!(
             result.summary.contains("permission denied running /usr/lib/nagios/plugins/check_x")
+        );
+    }
+
+    #[test]
+    fn a_run_that_could_not_be_killed_is_a_timeout_naming_the_owner() {
+        let termination =
+            Termination::Unkillable { after: Duration::from_secs(2), owner: "root".into() };
+        let result = run(termination, "", "");
+        assert!(result.timed_out);
+        assert_eq!(result.state, State::Unknown);
+        assert!(
+            result.summary.contains("timed out after 2s and could not be killed: owned by root"),
+            "{}",
+            result.summary
         );
     }
 

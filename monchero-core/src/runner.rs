@@ -24,9 +24,10 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -37,8 +38,9 @@ use tokio::net::unix::pipe::Receiver;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
+use crate::cgroup::{Cgroups, RunCgroup};
 use crate::command::CommandLine;
-use crate::process_group::ProcessGroup;
+use crate::process_group::{ProcessGroup, user_name};
 use crate::result::{CheckResult, RawRun, SpawnFailure, SpawnFailureKind, Termination};
 use crate::state::State;
 
@@ -82,6 +84,9 @@ pub struct RunnerConfig {
     pub env_clear: bool,
     /// Working directory of the plugin; the agent's own when `None`.
     pub cwd: Option<PathBuf>,
+    /// Where each run gets a cgroup of its own, so a timeout can end it
+    /// whoever its processes belong to; process groups alone when `None`.
+    pub cgroups: Option<Arc<Cgroups>>,
 }
 
 impl Default for RunnerConfig {
@@ -95,6 +100,7 @@ impl Default for RunnerConfig {
             env: Vec::new(),
             env_clear: false,
             cwd: None,
+            cgroups: None,
         }
     }
 }
@@ -162,6 +168,14 @@ impl Runner {
         self.run_with_input(command, limit, RunInput::default()).await
     }
 
+    /// Like [`run_with_timeout`](Self::run_with_timeout), with how the run
+    /// ended beside its result, for a caller that counts what went wrong
+    /// (fork failures, runs that could not be killed).
+    pub async fn run_observed(&self, command: &CommandLine, limit: Duration) -> Observed {
+        let run = self.capture(command, limit, RunInput::default()).await;
+        Observed { result: self.interpret(&run), termination: run.termination }
+    }
+
     /// Runs `command` with a timeout and per-run input (an action's event).
     ///
     /// Cancel-safe: dropping the future kills the process group.
@@ -172,6 +186,11 @@ impl Runner {
         input: RunInput<'_>,
     ) -> CheckResult {
         let run = self.capture(command, limit, input).await;
+        self.interpret(&run)
+    }
+
+    /// A captured run as a plugin's result.
+    fn interpret(&self, run: &Captured) -> CheckResult {
         // stderr only matters when it becomes the summary, so its overflow
         // only counts then.
         let truncated = run.stdout_truncated || (run.stdout.is_empty() && run.stderr_truncated);
@@ -269,6 +288,9 @@ impl Runner {
         io: Io<'_>,
     ) -> Termination {
         let group = ProcessGroup::led_by(child.id());
+        // A run that cannot get a cgroup still has its process group.
+        let cgroup =
+            self.config.cgroups.as_ref().zip(child.id()).and_then(|(c, pid)| c.enter(pid).ok());
         let mut exited = None;
         if io.stdin.is_none() {
             let window = sleep_until(deadline.min(Instant::now() + QUIET_WINDOW));
@@ -306,8 +328,11 @@ impl Runner {
                     status = child.wait() => break status,
                     () = &mut reading, if !eof => eof = true,
                     () = &mut expiry => {
-                        self.stop(&mut child, &group, &mut reading, eof).await;
-                        return Termination::TimedOut(limit);
+                        let left = self.stop(&mut child, &group, cgroup.as_ref(), &mut reading, eof).await;
+                        return match left {
+                            None => Termination::TimedOut(limit),
+                            Some(owner) => Termination::Unkillable { after: limit, owner },
+                        };
                     }
                 }
             },
@@ -317,20 +342,25 @@ impl Runner {
             // The plugin is gone but something it started still holds the
             // pipe. It would hold it on every run; stop it now.
             group.signal(Signal::KILL);
+            if let Some(cgroup) = &cgroup {
+                let _ = cgroup.kill();
+            }
             let _ = timeout(FINAL_DRAIN, &mut reading).await;
         }
         group.release();
         termination(status)
     }
 
-    /// SIGTERM to the group, SIGKILL after the grace, reap the leader.
+    /// SIGTERM to the group, SIGKILL after the grace (and `cgroup.kill`),
+    /// reap the leader. Returns who owns what could not be killed.
     async fn stop(
         &self,
         child: &mut Child,
         group: &ProcessGroup,
+        cgroup: Option<&RunCgroup<'_>>,
         reading: &mut (impl Future<Output = ()> + Unpin),
         mut eof: bool,
-    ) {
+    ) -> Option<String> {
         group.signal(Signal::TERM);
         let grace = sleep(self.config.kill_grace);
         tokio::pin!(grace);
@@ -343,12 +373,56 @@ impl Runner {
         }
         // Also when the leader exited on SIGTERM: its children may not have.
         group.signal(Signal::KILL);
+        if let Some(cgroup) = cgroup {
+            let _ = cgroup.kill();
+        }
         // A leader that left the group (setsid) is still our child.
         let _ = child.start_kill();
-        let _ = child.wait().await;
+        // A leader that became another user ignores our SIGKILL: waiting
+        // for it would hold the check forever. tokio reaps it if it ever ends.
+        let leader_gone = timeout(self.config.kill_grace, child.wait()).await.is_ok();
         if !eof {
             let _ = timeout(FINAL_DRAIN, reading).await;
         }
+        let left = self.left_over(group, cgroup).await;
+        match (left, leader_gone) {
+            (Some(owner), _) => Some(owner),
+            (None, true) => None,
+            (None, false) => {
+                let owner = child
+                    .id()
+                    .and_then(|pid| std::fs::metadata(format!("/proc/{pid}")).ok())
+                    .map(|meta| meta.uid());
+                Some(match owner {
+                    // Ours, yet alive after SIGKILL: blocked in the kernel
+                    // (a hung NFS mount), where no signal reaches.
+                    Some(uid) if uid == rustix::process::getuid().as_raw() => {
+                        format!("{}, stuck in the kernel", user_name(uid))
+                    }
+                    Some(uid) => user_name(uid),
+                    None => "another user".to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Who owns processes of the run still alive after SIGKILL: in its
+    /// cgroup, which `cgroup.kill` empties whoever owns them (polled: the
+    /// kill is asynchronous), or in its group, where only our own die.
+    async fn left_over(
+        &self,
+        group: &ProcessGroup,
+        cgroup: Option<&RunCgroup<'_>>,
+    ) -> Option<String> {
+        let Some(cgroup) = cgroup else { return group.foreign_owner() };
+        let deadline = Instant::now() + self.config.kill_grace;
+        while cgroup.populated() {
+            if Instant::now() >= deadline {
+                return Some(group.foreign_owner().unwrap_or_else(|| "another user".to_owned()));
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        None
     }
 }
 
@@ -372,10 +446,12 @@ fn termination(status: io::Result<ExitStatus>) -> Termination {
 
 fn spawn_failure(command: &CommandLine, error: &io::Error) -> SpawnFailure {
     const ENOEXEC: i32 = 8;
+    const EAGAIN: i32 = 11;
     let kind = match error.kind() {
         io::ErrorKind::NotFound => SpawnFailureKind::NotFound,
         io::ErrorKind::PermissionDenied => SpawnFailureKind::PermissionDenied,
         _ if error.raw_os_error() == Some(ENOEXEC) => SpawnFailureKind::NotExecutable,
+        _ if error.raw_os_error() == Some(EAGAIN) => SpawnFailureKind::ProcessLimit,
         _ => SpawnFailureKind::Other(error.to_string()),
     };
     SpawnFailure { program: command.program().to_owned(), kind }
@@ -391,6 +467,15 @@ fn dev_null() -> Stdio {
         .as_ref()
         .and_then(|file| file.try_clone().ok())
         .map_or_else(Stdio::null, Stdio::from)
+}
+
+/// A run's result and how it ended.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// What the check reports.
+    pub result: CheckResult,
+    /// How the process ended, as the runner saw it.
+    pub termination: Termination,
 }
 
 /// The read ends of a run's stdout and stderr pipes.

@@ -22,6 +22,8 @@ use monchero_core::State;
 use monchero_core::builtin::BuiltinCheck;
 use monchero_core::command::{CommandLine, CommandLineError};
 use monchero_core::plugin_path::{DEFAULT_PLUGIN_PATH, find_plugin};
+
+use super::ownership;
 use monchero_core::tracker::{FlapThresholds, TrackerConfig};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -83,6 +85,9 @@ struct Loader {
     dir: PathBuf,
     /// The main file, so an include pattern that matches it skips it.
     main: Option<PathBuf>,
+    /// The agent runs as root: files others could change are refused
+    /// (`ownership.rs`).
+    strict: bool,
 }
 
 /// One `[[check]]` or `[[action]]` table, deserialized, and where it is.
@@ -142,6 +147,7 @@ impl Loader {
             diags: Diagnostics::default(),
             dir,
             main: main.map(|path| path.canonicalize().unwrap_or_else(|_| path.to_owned())),
+            strict: rustix::process::geteuid().is_root(),
         }
     }
 
@@ -159,6 +165,9 @@ impl Loader {
             // Without a document there is no include list to follow, and a
             // half-recovered document would only add confusing errors.
             return Err(ConfigErrors(self.diags.finish().0));
+        }
+        if let ConfigSource::File(path) = &source {
+            self.refuse_untrusted(0, 0, path);
         }
         let raw_agent = tables.agent.take().unwrap_or_default();
         let (agent, defaults) = self.agent(&raw_agent);
@@ -389,6 +398,7 @@ impl Loader {
                 seen.push(canonical);
                 match std::fs::read_to_string(&path) {
                     Ok(text) => {
+                        self.refuse_untrusted(0, at, &path);
                         let name = path.display().to_string();
                         self.files.push(SourceFile { name, text });
                         let file = self.files.len() - 1;
@@ -671,6 +681,7 @@ impl Loader {
                 if let Some(line) = &line {
                     let at = command.span().start;
                     self.warn_if_missing(entry.file, at, line, &[], Owner::Action, what);
+                    self.refuse_untrusted_program(entry.file, at, line);
                 }
                 line
             }
@@ -787,6 +798,7 @@ impl Loader {
             let mut line = self.command_line(file, command, shell, Owner::Check)?;
             line.resolve_plugin(&agent.plugin_path);
             self.warn_if_missing(file, at, &line, &agent.plugin_path, Owner::Check, what);
+            self.refuse_untrusted_program(file, at, &line);
             return Some(CheckCommand::Plugin(line));
         }
         if shell {
@@ -845,6 +857,27 @@ impl Loader {
                 self.error(file, command.span().start, message);
             })
             .ok()
+    }
+
+    /// An error at `at` when the agent runs as root and `path` could be
+    /// changed by another user.
+    fn refuse_untrusted(&mut self, file: usize, at: usize, path: &Path) {
+        if self.strict
+            && let Some(why) = ownership::untrusted(path)
+        {
+            self.error(file, at, why);
+        }
+    }
+
+    /// [`refuse_untrusted`](Self::refuse_untrusted) for the program a
+    /// command runs, when it names a file (a bare name not found is
+    /// reported as missing).
+    fn refuse_untrusted_program(&mut self, file: usize, at: usize, line: &CommandLine) {
+        if let CommandLine::Exec { program, .. } = line
+            && Path::new(program).is_absolute()
+        {
+            self.refuse_untrusted(file, at, Path::new(program));
+        }
     }
 
     /// A warning when the program of `line` is not installed: the agent runs

@@ -14,6 +14,7 @@ mod build;
 mod duration;
 mod error;
 mod nrpe;
+mod ownership;
 pub mod paths;
 mod pull;
 mod raw;
