@@ -10,13 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use monchero_core::nrpe::{Packet, Version};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 use rustix::process::Signal;
 
 use crate::daemon::{Agent, Setup, quiet};
+use crate::pull::Pki;
 use crate::util::monchero;
 
 const CHECK_NRPE: &str = "/usr/lib/nagios/plugins/check_nrpe";
@@ -191,60 +188,19 @@ fn arguments_are_whole_words_when_allowed_and_nasty_ones_are_refused() {
     wait_for_log(&nrpe.agent, "NRPE query refused.");
 }
 
-/// A CA, written to `DIR/ca.pem`, and certificates it signs.
-struct Pki {
-    dir: PathBuf,
-    ca: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = common_name(&format!("{name} CA"));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let key = KeyPair::generate().unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), params.self_signed(&key).unwrap().pem())
-            .unwrap();
-        Pki { dir: dir.to_owned(), ca: Issuer::new(params, key) }
-    }
-
-    /// `NAME.pem` and `NAME.key`, for a server (127.0.0.1) or a client.
-    fn issue(&self, name: &str, server: bool) {
-        let names = if server { vec!["127.0.0.1".to_owned()] } else { vec![] };
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name = common_name(name);
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        std::fs::write(self.dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-        std::fs::write(self.dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-    }
-}
-
-fn common_name(name: &str) -> DistinguishedName {
-    let mut subject = DistinguishedName::new();
-    subject.push(DnType::CommonName, name);
-    subject
-}
-
 #[test]
 fn tls_with_client_certificates_from_the_ca_only() {
     let setup = Setup::new();
     let web = quiet("web");
     let pki = Pki::new(setup.dir(), "ca");
-    pki.issue("agent", true);
-    pki.issue("nagios", false);
-    Pki::new(setup.dir(), "other").issue("intruder", false);
+    pki.issue("agent", true, false);
+    pki.issue("nagios", false, false);
+    Pki::new(setup.dir(), "other").issue("intruder", false, false);
     let commands = state_commands(&setup);
-    let tls = "cert = \"agent.pem\"\nkey = \"agent.key\"\nclient_ca = \"ca.pem\"\n";
+    let tls = "cert = \"agent.pem\"\nkey = \"agent.key\"\nclient_ca = \"ca-ca.pem\"\n";
     let nrpe = Nrpe::start(setup, &web, tls, &commands);
     let file = |name: &str| nrpe.dir().join(name).display().to_string();
-    let (ca, cert, key) = (file("ca.pem"), file("nagios.pem"), file("nagios.key"));
+    let (ca, cert, key) = (file("ca-ca.pem"), file("nagios.pem"), file("nagios.key"));
 
     for flag in ["-2", "-4"] {
         let (exit, stdout) =

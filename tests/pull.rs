@@ -19,15 +19,16 @@ use serde_json::Value;
 use crate::daemon::{Agent, Setup, check, quiet};
 use crate::util::monchero;
 
-/// A CA for the test, the agent's certificate, and client certificates.
-struct Pki {
+/// A CA for the test, the agent's certificate, and client certificates
+/// (shared with tests/nrpe.rs).
+pub struct Pki {
     dir: PathBuf,
     ca: Issuer<'static, KeyPair>,
 }
 
 impl Pki {
     /// A CA named `name`, written to `DIR/NAME-ca.pem`.
-    fn new(dir: &Path, name: &str) -> Pki {
+    pub fn new(dir: &Path, name: &str) -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = common_name(&format!("{name} test CA"));
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -40,7 +41,7 @@ impl Pki {
 
     /// Signs a certificate for `name` and writes `NAME.pem` and `NAME.key`;
     /// returns their paths.
-    fn issue(&self, name: &str, server: bool, expired: bool) -> (PathBuf, PathBuf) {
+    pub fn issue(&self, name: &str, server: bool, expired: bool) -> (PathBuf, PathBuf) {
         let names = if server { vec![name.to_owned(), "127.0.0.1".to_owned()] } else { vec![] };
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name = common_name(name);

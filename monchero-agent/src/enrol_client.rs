@@ -20,6 +20,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::enrol_protocol::{Answer, EnrolRequest, ErrorAnswer, RenewRequest};
+use crate::http_error;
 
 /// How long one call may take, connection included.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,7 +152,7 @@ impl EnrolClient {
     }
 
     fn failed(&self, error: &reqwest::Error) -> anyhow::Error {
-        anyhow::anyhow!("cannot reach {}: {}", self.server, describe(error))
+        anyhow::anyhow!("cannot reach {}: {}", self.server, http_error::chain(error))
     }
 }
 
@@ -164,18 +165,6 @@ fn refusal(status: StatusCode, body: &str) -> String {
         ),
         Err(_) => format!("the server answered {status}: {}", body.trim()),
     }
-}
-
-/// A reqwest error with its causes: the TLS reason is only in the chain.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn webpki_verifier(

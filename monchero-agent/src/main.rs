@@ -5,6 +5,7 @@
 //! `monchero-core`'s job.
 
 mod actions;
+mod bounded_listener;
 mod ca;
 mod ca_command;
 mod ca_serve;
@@ -23,6 +24,7 @@ mod delivery;
 mod enrol_client;
 mod enrol_protocol;
 mod generate;
+mod http_error;
 mod import_nrpe;
 mod logging;
 mod metrics;

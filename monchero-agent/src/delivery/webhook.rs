@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::Attempt;
 use crate::config::WebhookConfig;
-use crate::retry_after;
+use crate::{http_error, retry_after};
 
 /// A configured webhook and its HTTP client.
 #[derive(Debug)]
@@ -81,7 +81,9 @@ impl Webhook {
             }
             // Hook URLs often hold the secret (Slack, Telegram): keep them
             // out of the summary, which goes to the log and the state.
-            Err(error) => Attempt::Retry { summary: describe(&error.without_url()), after: None },
+            Err(error) => {
+                Attempt::Retry { summary: http_error::brief(&error.without_url()), after: None }
+            }
         }
     }
 }
@@ -100,28 +102,6 @@ pub fn verdict(status: StatusCode, retry_after: Option<Duration>) -> Attempt {
     } else {
         // 1xx and 3xx (redirects are followed, so one here is a loop).
         Attempt::Retry { summary, after: None }
-    }
-}
-
-/// A transport error in a sysadmin's words, with its cause chain.
-fn describe(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    causes.dedup();
-    match causes.last() {
-        Some(cause) => format!("{what}: {cause}"),
-        None => format!("{what}: {error}"),
     }
 }
 

@@ -9,16 +9,14 @@
 //! channel at accept time, so a reload applies to the next connection.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use monchero_core::State;
 use monchero_core::nrpe::packet::{self, HEADER_LEN};
 use monchero_core::nrpe::{Packet, PacketType, Query};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -26,15 +24,14 @@ use tracing::{debug, info, warn};
 use super::Served;
 use super::allowed::allowed;
 use super::answer::answer;
+use crate::bounded_listener::{Accepted, BoundedListener};
 use crate::control::Incoming;
 
 /// One listening socket.
 #[derive(Debug)]
 pub struct Listener {
-    tcp: TcpListener,
-    address: SocketAddr,
+    socket: BoundedListener,
     served: watch::Receiver<Served>,
-    slots: Arc<Semaphore>,
     to_daemon: mpsc::Sender<Incoming>,
 }
 
@@ -46,34 +43,18 @@ impl Listener {
         max_connections: usize,
         to_daemon: mpsc::Sender<Incoming>,
     ) -> anyhow::Result<Listener> {
-        let std = std::net::TcpListener::bind(address)
-            .with_context(|| format!("cannot listen on {address}"))?;
-        std.set_nonblocking(true).with_context(|| format!("cannot listen on {address}"))?;
-        let tcp =
-            TcpListener::from_std(std).with_context(|| format!("cannot listen on {address}"))?;
-        let address = tcp.local_addr().unwrap_or(address);
-        let slots = Arc::new(Semaphore::new(max_connections));
-        Ok(Listener { tcp, address, served, slots, to_daemon })
+        let socket = BoundedListener::bind(address, max_connections)?;
+        Ok(Listener { socket, served, to_daemon })
     }
 
     /// The bound address.
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.socket.address()
     }
 
     /// Accepts connections for as long as the runtime runs.
     pub async fn serve(self) {
-        loop {
-            let Ok(slot) = self.slots.clone().acquire_owned().await else { return };
-            let (stream, peer) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // EMFILE and the like: pause rather than spin.
-                    warn!(message = "Accepting an NRPE connection failed.", address = %self.address, %error);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        while let Some(Accepted { stream, peer, slot }) = self.socket.accept().await {
             let served = self.served.borrow().clone();
             if !allowed(&served.config.allowed_hosts, peer.ip()) {
                 warn!(message = "NRPE connection refused: the address is not in allowed_hosts.", %peer);

@@ -12,18 +12,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::api::Client;
 use super::tls;
+use crate::bounded_listener::{Accepted, BoundedListener};
 
 /// The longest a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,10 +43,8 @@ pub struct Served {
 /// One listening socket and what it serves.
 #[derive(Debug)]
 pub struct Listener {
-    tcp: TcpListener,
-    address: SocketAddr,
+    socket: BoundedListener,
     served: watch::Receiver<Served>,
-    slots: Arc<Semaphore>,
 }
 
 impl Listener {
@@ -56,33 +54,17 @@ impl Listener {
         served: watch::Receiver<Served>,
         max_connections: usize,
     ) -> anyhow::Result<Listener> {
-        let std = std::net::TcpListener::bind(address)
-            .with_context(|| format!("cannot listen on {address}"))?;
-        std.set_nonblocking(true).with_context(|| format!("cannot listen on {address}"))?;
-        let tcp =
-            TcpListener::from_std(std).with_context(|| format!("cannot listen on {address}"))?;
-        let address = tcp.local_addr().unwrap_or(address);
-        Ok(Listener { tcp, address, served, slots: Arc::new(Semaphore::new(max_connections)) })
+        Ok(Listener { socket: BoundedListener::bind(address, max_connections)?, served })
     }
 
     /// The bound address (with the port the system chose for port 0).
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.socket.address()
     }
 
     /// Accepts connections for as long as the runtime runs.
     pub async fn serve(self) {
-        loop {
-            let Ok(slot) = self.slots.clone().acquire_owned().await else { return };
-            let (stream, peer) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // EMFILE and the like: pause rather than spin.
-                    warn!(message = "Accepting a connection failed.", address = %self.address, %error);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        while let Some(Accepted { stream, peer, slot }) = self.socket.accept().await {
             let Served { tls, router } = self.served.borrow().clone();
             let tls = tls.map(TlsAcceptor::from);
             tokio::spawn(async move {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::batch::{Batch, Body};
 use crate::config::{PushConfig, password_line};
-use crate::retry_after;
+use crate::{http_error, retry_after};
 
 /// The longest Retry-After honoured: a server asking for more is more
 /// likely wrong than right, and the backlog would grow for hours.
@@ -151,11 +151,11 @@ pub fn basic_auth(target: &PushConfig) -> anyhow::Result<Option<(String, String)
 /// Sends `request` and reads the whole answer; the error is the transport
 /// failure with its causes.
 pub async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, String> {
-    let response = request.send().await.map_err(|error| describe(&error))?;
+    let response = request.send().await.map_err(|error| http_error::chain(&error))?;
     let status = response.status();
     let retry_after = retry_after::from_headers(response.headers(), SystemTime::now())
         .map(|wait| wait.min(MAX_RETRY_AFTER));
-    let text = response.text().await.map_err(|error| describe(&error))?;
+    let text = response.text().await.map_err(|error| http_error::chain(&error))?;
     Ok(Answer { status, retry_after, text })
 }
 
@@ -178,18 +178,6 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Ou
         400..=499 => Outcome::Refused(said()),
         _ => Outcome::Failed(said()),
     }
-}
-
-/// A transport error with its causes, which reqwest keeps in `source()`.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
