@@ -296,10 +296,21 @@ class Running:
 
     def stop(self):
         if self.holder is not None:
-            self.holder.send_signal(signal.SIGTERM)
+            # The daemon is PID 1 of its namespace: ending it ends everything
+            # in the namespace, and then unshare. A signal to unshare alone
+            # would leave the daemon running.
+            if hasattr(self, "daemon"):
+                try:
+                    os.kill(self.daemon, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            else:
+                self.holder.send_signal(signal.SIGTERM)
             try:
                 self.holder.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                if hasattr(self, "daemon"):
+                    os.kill(self.daemon, signal.SIGKILL)
                 self.holder.kill()
                 self.holder.wait()
             self.holder = None
