@@ -258,7 +258,7 @@ impl PendingWrite {
     }
 }
 
-fn decode(bytes: &[u8]) -> anyhow::Result<Snapshot> {
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Snapshot> {
     let snapshot: Snapshot = serde_json::from_slice(bytes)?;
     anyhow::ensure!(
         snapshot.version == FORMAT_VERSION,

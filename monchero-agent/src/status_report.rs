@@ -12,7 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionRecord;
 use crate::push::TargetHealth;
-use crate::state_file::{ChangeRecord, Snapshot};
+use crate::state_file::{ChangeRecord, Snapshot, brief};
+
+/// The most of a check's summary the full listing carries. A plugin may
+/// print a 64 KiB first line; a hundred of them made every `status --json`
+/// of a 2000-check agent 7 MiB, which the daemon built and sent each time
+/// and a person could not read. Naming the check shows it whole.
+pub const STATUS_SUMMARY_LIMIT: usize = 1024;
 
 /// The contract's `status --json` object, plus agent details.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,16 +95,22 @@ pub mod rfc3339_serde {
 
 impl StatusReport {
     /// The report for `snapshot`. `changes_within` selects the history
-    /// window to include, measured back from `now`.
+    /// window to include, measured back from `now`. With no `names` it
+    /// lists every check, summaries cut to [`STATUS_SUMMARY_LIMIT`]; with
+    /// names, only those checks (names that match none are left out), each
+    /// summary whole, and `state` is theirs.
     pub fn build(
         snapshot: &Snapshot,
         stale: bool,
         now: SystemTime,
         changes_within: Option<Duration>,
+        names: &[String],
     ) -> StatusReport {
+        let summary_limit = if names.is_empty() { STATUS_SUMMARY_LIMIT } else { usize::MAX };
         let mut checks: Vec<CheckStatus> = snapshot
             .checks
             .iter()
+            .filter(|(name, _)| names.is_empty() || names.contains(name))
             .map(|(name, saved)| {
                 let state = &saved.state;
                 let result = state.last_result.as_ref();
@@ -110,8 +122,10 @@ impl StatusReport {
                     max_attempts: saved.max_attempts,
                     since: rfc3339(state.since),
                     last_check: state.last_check.map(rfc3339),
-                    summary: result
-                        .map_or_else(|| "(not checked yet)".to_owned(), |r| r.summary.clone()),
+                    summary: result.map_or_else(
+                        || "(not checked yet)".to_owned(),
+                        |r| brief(&r.summary, summary_limit),
+                    ),
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
                     last_action: saved.last_action.clone(),
@@ -183,7 +197,7 @@ mod tests {
             ("c-critical", State::Critical),
             ("a-critical", State::Critical),
         ]);
-        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &[]);
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a-critical", "c-critical", "z-warning", "a-unknown", "b-ok"]);
         assert_eq!(report.state, State::Critical);
@@ -193,7 +207,7 @@ mod tests {
     #[test]
     fn the_json_has_the_contract_fields() {
         let snapshot = snapshot(&[("disk", State::Warning)]);
-        let report = StatusReport::build(&snapshot, true, SystemTime::now(), None);
+        let report = StatusReport::build(&snapshot, true, SystemTime::now(), None, &[]);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["host"], "web1");
         assert_eq!(json["state"], "warning");
@@ -234,6 +248,7 @@ mod tests {
             false,
             at(1_800_000_000),
             Some(Duration::from_secs(1800)),
+            &[],
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["changes"].as_array().unwrap().len(), 1, "only the last 30 minutes");
@@ -244,6 +259,38 @@ mod tests {
         assert_eq!(stored.changes, snapshot.changes);
     }
 
+    fn with_summary(snapshot: &mut Snapshot, name: &str, summary: &str) {
+        let result = monchero_core::CheckResult::from_run(monchero_core::result::RawRun {
+            termination: &monchero_core::result::Termination::Exited(1),
+            stdout: summary,
+            stderr: "",
+            duration: Duration::ZERO,
+            truncated: false,
+            timeout_state: State::Unknown,
+        });
+        snapshot.checks.get_mut(name).unwrap().state.last_result = Some(result);
+    }
+
+    #[test]
+    fn the_listing_cuts_long_summaries_and_a_named_check_shows_its_whole() {
+        let mut snapshot = snapshot(&[("noisy", State::Warning), ("disk", State::Ok)]);
+        let noise = "x".repeat(64 * 1024);
+        with_summary(&mut snapshot, "noisy", &noise);
+        let all = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &[]);
+        let listed = &all.checks[0];
+        assert_eq!(listed.name, "noisy");
+        assert!(listed.summary.len() <= STATUS_SUMMARY_LIMIT, "{}", listed.summary.len());
+        assert!(listed.summary.ends_with('…'));
+        let named =
+            StatusReport::build(&snapshot, false, snapshot.saved_at, None, &["noisy".into()]);
+        assert_eq!(named.checks.len(), 1);
+        assert_eq!(named.checks[0].summary, noise);
+        assert_eq!(named.state, State::Warning);
+        let ok = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &["disk".into()]);
+        assert_eq!(ok.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["disk"]);
+        assert_eq!(ok.state, State::Ok, "the state of the named checks only");
+    }
+
     #[test]
     fn an_empty_agent_is_ok() {
         let report = StatusReport::build(
@@ -251,6 +298,7 @@ mod tests {
             false,
             SystemTime::now(),
             Some(Duration::from_secs(60)),
+            &[],
         );
         assert_eq!(report.state, State::Ok);
         assert!(report.all_hard_ok());
