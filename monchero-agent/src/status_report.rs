@@ -71,8 +71,16 @@ pub struct CheckStatus {
     pub last_action: Option<ActionRecord>,
 }
 
+/// The last second RFC 3339's four-digit year can write: 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_SECOND: Duration = Duration::from_secs(253_402_300_799);
+
 /// RFC 3339 in UTC with second precision, as the contract shows times.
+///
+/// Times outside 1970..=9999 are written as the nearest end: humantime
+/// panics on them, and a damaged state file or a clock set far off can
+/// hold one (found by the `state_file` fuzz target).
 pub fn rfc3339(time: SystemTime) -> String {
+    let time = time.clamp(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH + LAST_WRITABLE_SECOND);
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
@@ -289,6 +297,21 @@ mod tests {
         let ok = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &["disk".into()]);
         assert_eq!(ok.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["disk"]);
         assert_eq!(ok.state, State::Ok, "the state of the named checks only");
+    }
+
+    // Found by the `state_file` fuzz target: a state file whose times lie
+    // past the year 9999 made `status` (and the daemon's status reply)
+    // panic while formatting them.
+    #[test]
+    fn times_past_year_9999_or_before_1970_are_written_as_the_nearest_end() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc3339(before), "1970-01-01T00:00:00Z");
+        let mut snapshot = snapshot(&[("disk", State::Ok)]);
+        snapshot.checks.get_mut("disk").unwrap().state.since = far;
+        let report = StatusReport::build(&snapshot, true, far, None, &[]);
+        assert_eq!(report.checks[0].since, "9999-12-31T23:59:59Z");
     }
 
     #[test]
