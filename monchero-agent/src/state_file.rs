@@ -258,6 +258,8 @@ impl PendingWrite {
     }
 }
 
+/// The snapshot in `bytes`, refused when it is not JSON of this layout or
+/// names another format version.
 pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Snapshot> {
     let snapshot: Snapshot = serde_json::from_slice(bytes)?;
     anyhow::ensure!(
