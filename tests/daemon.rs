@@ -313,6 +313,55 @@ fn sigkill_while_writing_state_never_leaves_a_torn_file() {
     assert_eq!(agent.stop(), 0);
 }
 
+/// `status --json NAME...` with `config`: (json, exit status, stderr).
+fn status_of(config: &Path, names: &[&str]) -> (Value, i32, String) {
+    let output =
+        monchero().args(["status", "--json", "--config"]).arg(config).args(names).output().unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (json, output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn status_names_show_whole_summaries_where_the_listing_cuts_them() {
+    let setup = Setup::new();
+    let noisy_plugin =
+        setup.plugins.script("check_noisy", "printf 'NOISY WARNING %05000d\\n' 0\nexit 1");
+    let (fine, noisy) = (quiet("fine"), quiet("noisy"));
+    let extra = format!(
+        "[[check]]\nname = \"{noisy}\"\ncommand = \"{}\"\ninterval = \"1h\"\n",
+        noisy_plugin.display()
+    );
+    let config = setup.config(&[&fine], &extra);
+    let agent = Agent::start(&config, setup.dir());
+    agent.check_now(&fine);
+    let whole = agent.check_now(&noisy)["summary"].as_str().unwrap().to_owned();
+    assert!(whole.len() > 5000, "{}", whole.len());
+
+    let (all, code) = agent.status();
+    assert_eq!(code, 1, "the aggregate of every check");
+    let listed = check(&all, &noisy)["summary"].as_str().unwrap();
+    assert!(listed.len() <= 1024 && listed.ends_with('…'), "{} bytes", listed.len());
+    assert!(whole.starts_with(listed.trim_end_matches('…')));
+
+    let (named, code, _) = status_of(&config, &[&noisy]);
+    assert_eq!(code, 1);
+    assert_eq!(named["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(check(&named, &noisy)["summary"], whole.as_str());
+    let (named, code, _) = status_of(&config, &[&fine]);
+    assert_eq!(code, 0, "only the named check's state: {named}");
+
+    let (_, code, stderr) = status_of(&config, &[&fine, "nosuch"]);
+    assert_eq!(code, 3);
+    assert!(stderr.contains("no check is named nosuch"), "{stderr}");
+
+    // With the daemon stopped, the state file answers the same way.
+    assert_eq!(agent.stop(), 0);
+    let (named, code, _) = status_of(&config, &[&noisy]);
+    assert_eq!((code, &named["stale"]), (1, &Value::Bool(true)));
+    assert_eq!(check(&named, &noisy)["summary"], whole.as_str());
+}
+
 #[test]
 fn status_without_any_state_is_unknown_and_says_why() {
     let setup = Setup::new();
@@ -424,6 +473,9 @@ fn a_configured_check_keeps_64_kib_of_a_megabyte_of_output() {
     assert_eq!(result["state"], "warning");
     assert_eq!(result["truncated"], true);
     assert_eq!(result["summary"].as_str().unwrap().len(), 64 * 1024);
+    // The listing cuts it to 1 KiB; naming the check shows all it keeps.
     let (status, _) = agent.status();
-    assert_eq!(check(&status, &name)["summary"].as_str().unwrap().len(), 64 * 1024);
+    assert!(check(&status, &name)["summary"].as_str().unwrap().len() <= 1024);
+    let (named, _, _) = status_of(&config, &[&name]);
+    assert_eq!(check(&named, &name)["summary"].as_str().unwrap().len(), 64 * 1024);
 }

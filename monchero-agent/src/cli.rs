@@ -141,6 +141,12 @@ pub struct StatusArgs {
     /// How long --wait-ok waits.
     #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "5m", requires = "wait_ok")]
     pub timeout: Duration,
+
+    /// Only these checks, each with its whole summary; the exit status is
+    /// their worst state. Without names every check is listed, summaries
+    /// cut to 1 KiB.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// Arguments of `monchero check-now`.

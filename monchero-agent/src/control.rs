@@ -51,8 +51,13 @@ pub const REQUEST_TIME: Duration = Duration::from_secs(5);
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     /// The status report, with the state changes of the last
-    /// `changes_within_secs` seconds when given.
-    Status { changes_within_secs: Option<u64> },
+    /// `changes_within_secs` seconds when given; only the named `checks`
+    /// when there are any (see [`StatusReport::build`]).
+    Status {
+        changes_within_secs: Option<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<String>,
+    },
     /// Run these checks now (all of them when `all`), and answer with
     /// their results once every one has finished.
     Run { checks: Vec<String>, all: bool },

@@ -874,10 +874,10 @@ impl Daemon {
 
     fn handle(&mut self, incoming: Incoming) {
         let response = match incoming.request {
-            Request::Status { changes_within_secs } => {
+            Request::Status { changes_within_secs, checks } => {
                 let window = changes_within_secs.map(Duration::from_secs);
                 let mut report =
-                    StatusReport::build(&self.snapshot, false, SystemTime::now(), window);
+                    StatusReport::build(&self.snapshot, false, SystemTime::now(), window, &checks);
                 report.push = self.push.health();
                 Response::Status(report)
             }

@@ -264,7 +264,9 @@ impl PendingWrite {
     }
 }
 
-fn decode(bytes: &[u8]) -> anyhow::Result<Snapshot> {
+/// The snapshot in `bytes`, refused when it is not JSON of this layout or
+/// names another format version.
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Snapshot> {
     let snapshot: Snapshot = serde_json::from_slice(bytes)?;
     anyhow::ensure!(
         snapshot.version == FORMAT_VERSION,

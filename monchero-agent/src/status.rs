@@ -48,16 +48,20 @@ pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
     let changes = args.changes.map(|window| window.as_secs().max(1));
 
     if args.wait_ok {
-        return wait_ok(&locations, args.timeout, palette);
+        return wait_ok(&locations, &args.names, args.timeout, palette);
     }
     loop {
-        let Some(report) = fetch(&locations, changes)? else {
+        let Some(report) = fetch(&locations, changes, &args.names)? else {
             eprintln!(
                 "monchero status: no state yet: no agent has run with the state directory {}",
                 locations.state_dir.display()
             );
             return Ok(State::Unknown.exit_code());
         };
+        if let Some(message) = missing_names(&report, &args.names) {
+            eprintln!("{message}");
+            return Ok(State::Unknown.exit_code());
+        }
         if args.json {
             print(|out| {
                 serde_json::to_writer(&mut *out, &report)?;
@@ -85,30 +89,53 @@ pub fn run(args: &StatusArgs, palette: &Palette) -> anyhow::Result<u8> {
 fn fetch(
     locations: &config::Locations,
     changes_within_secs: Option<u64>,
+    names: &[String],
 ) -> anyhow::Result<Option<StatusReport>> {
-    match control::request(
-        &locations.socket,
-        &Request::Status { changes_within_secs },
-        STATUS_TIMEOUT,
-    ) {
-        Ok(Response::Status(report)) => return Ok(Some(report)),
+    let request = Request::Status { changes_within_secs, checks: names.to_vec() };
+    let report = match control::request(&locations.socket, &request, STATUS_TIMEOUT) {
+        Ok(Response::Status(report)) => report,
         Ok(other) => anyhow::bail!("the agent answered a status request with {other:?}"),
         Err(ClientError::Failed(error)) => return Err(error),
-        Err(ClientError::NotRunning) => {}
-    }
-    let snapshot = StateFile::new(&locations.state_dir).read()?;
-    let window = changes_within_secs.map(Duration::from_secs);
-    Ok(snapshot.map(|snapshot| StatusReport::build(&snapshot, true, SystemTime::now(), window)))
+        Err(ClientError::NotRunning) => {
+            let Some(snapshot) = StateFile::new(&locations.state_dir).read()? else {
+                return Ok(None);
+            };
+            let window = changes_within_secs.map(Duration::from_secs);
+            StatusReport::build(&snapshot, true, SystemTime::now(), window, names)
+        }
+    };
+    Ok(Some(report))
+}
+
+/// Says which of the `names` asked for are not in `report`, if any: a
+/// typo must not pass for an all-clear.
+fn missing_names(report: &StatusReport, names: &[String]) -> Option<String> {
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|name| !report.checks.iter().any(|check| &check.name == *name))
+        .map(String::as_str)
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "monchero status: no check is named {}; `monchero status` lists them",
+            unknown.join(", ")
+        )
+    })
 }
 
 fn wait_ok(
     locations: &config::Locations,
+    names: &[String],
     timeout: Duration,
     palette: &Palette,
 ) -> anyhow::Result<u8> {
     let deadline = Instant::now() + timeout;
     loop {
-        let report = fetch(locations, None)?;
+        let report = fetch(locations, None, names)?;
+        if let Some(message) = report.as_ref().and_then(|report| missing_names(report, names)) {
+            eprintln!("{message}");
+            return Ok(State::Unknown.exit_code());
+        }
         match &report {
             None => {
                 eprintln!(

@@ -15,6 +15,12 @@ use crate::actions::ActionRecord;
 use crate::push::TargetHealth;
 use crate::state_file::{ChangeRecord, Snapshot, brief};
 
+/// The most of a check's summary the full listing carries. A plugin may
+/// print a 64 KiB first line; a hundred of them made every `status --json`
+/// of a 2000-check agent 7 MiB, which the daemon built and sent each time
+/// and a person could not read. Naming the check shows it whole.
+pub const STATUS_SUMMARY_LIMIT: usize = 1024;
+
 /// The contract's `status --json` object, plus agent details.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -104,8 +110,16 @@ impl CollectedStatus {
     }
 }
 
+/// The last second RFC 3339's four-digit year can write: 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_SECOND: Duration = Duration::from_secs(253_402_300_799);
+
 /// RFC 3339 in UTC with second precision, as the contract shows times.
+///
+/// Times outside 1970..=9999 are written as the nearest end: humantime
+/// panics on them, and a damaged state file or a clock set far off can
+/// hold one (found by the `state_file` fuzz target).
 pub fn rfc3339(time: SystemTime) -> String {
+    let time = time.clamp(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH + LAST_WRITABLE_SECOND);
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
@@ -128,16 +142,22 @@ pub mod rfc3339_serde {
 
 impl StatusReport {
     /// The report for `snapshot`. `changes_within` selects the history
-    /// window to include, measured back from `now`.
+    /// window to include, measured back from `now`. With no `names` it
+    /// lists every check, summaries cut to [`STATUS_SUMMARY_LIMIT`]; with
+    /// names, only those checks (names that match none are left out), each
+    /// summary whole, and `state` is theirs.
     pub fn build(
         snapshot: &Snapshot,
         stale: bool,
         now: SystemTime,
         changes_within: Option<Duration>,
+        names: &[String],
     ) -> StatusReport {
+        let summary_limit = if names.is_empty() { STATUS_SUMMARY_LIMIT } else { usize::MAX };
         let mut checks: Vec<CheckStatus> = snapshot
             .checks
             .iter()
+            .filter(|(name, _)| names.is_empty() || names.contains(name))
             .map(|(name, saved)| {
                 let state = &saved.state;
                 let result = state.last_result.as_ref();
@@ -149,8 +169,10 @@ impl StatusReport {
                     max_attempts: saved.max_attempts,
                     since: rfc3339(state.since),
                     last_check: state.last_check.map(rfc3339),
-                    summary: result
-                        .map_or_else(|| "(not checked yet)".to_owned(), |r| r.summary.clone()),
+                    summary: result.map_or_else(
+                        || "(not checked yet)".to_owned(),
+                        |r| brief(&r.summary, summary_limit),
+                    ),
                     perfdata: result.map(|r| r.perfdata.clone()).unwrap_or_default(),
                     flapping: state.flapping,
                     last_action: saved.last_action.clone(),
@@ -224,7 +246,7 @@ mod tests {
             ("c-critical", State::Critical),
             ("a-critical", State::Critical),
         ]);
-        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &[]);
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a-critical", "c-critical", "z-warning", "a-unknown", "b-ok"]);
         assert_eq!(report.state, State::Critical);
@@ -234,7 +256,7 @@ mod tests {
     #[test]
     fn the_json_has_the_contract_fields() {
         let snapshot = snapshot(&[("disk", State::Warning)]);
-        let report = StatusReport::build(&snapshot, true, SystemTime::now(), None);
+        let report = StatusReport::build(&snapshot, true, SystemTime::now(), None, &[]);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["host"], "web1");
         assert_eq!(json["state"], "warning");
@@ -275,6 +297,7 @@ mod tests {
             false,
             at(1_800_000_000),
             Some(Duration::from_secs(1800)),
+            &[],
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["changes"].as_array().unwrap().len(), 1, "only the last 30 minutes");
@@ -283,6 +306,53 @@ mod tests {
         let stored: crate::state_file::Snapshot =
             serde_json::from_slice(&serde_json::to_vec(&snapshot).unwrap()).unwrap();
         assert_eq!(stored.changes, snapshot.changes);
+    }
+
+    fn with_summary(snapshot: &mut Snapshot, name: &str, summary: &str) {
+        let result = monchero_core::CheckResult::from_run(monchero_core::result::RawRun {
+            termination: &monchero_core::result::Termination::Exited(1),
+            stdout: summary,
+            stderr: "",
+            duration: Duration::ZERO,
+            truncated: false,
+            timeout_state: State::Unknown,
+        });
+        snapshot.checks.get_mut(name).unwrap().state.last_result = Some(result);
+    }
+
+    #[test]
+    fn the_listing_cuts_long_summaries_and_a_named_check_shows_its_whole() {
+        let mut snapshot = snapshot(&[("noisy", State::Warning), ("disk", State::Ok)]);
+        let noise = "x".repeat(64 * 1024);
+        with_summary(&mut snapshot, "noisy", &noise);
+        let all = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &[]);
+        let listed = &all.checks[0];
+        assert_eq!(listed.name, "noisy");
+        assert!(listed.summary.len() <= STATUS_SUMMARY_LIMIT, "{}", listed.summary.len());
+        assert!(listed.summary.ends_with('…'));
+        let named =
+            StatusReport::build(&snapshot, false, snapshot.saved_at, None, &["noisy".into()]);
+        assert_eq!(named.checks.len(), 1);
+        assert_eq!(named.checks[0].summary, noise);
+        assert_eq!(named.state, State::Warning);
+        let ok = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &["disk".into()]);
+        assert_eq!(ok.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["disk"]);
+        assert_eq!(ok.state, State::Ok, "the state of the named checks only");
+    }
+
+    // Found by the `state_file` fuzz target: a state file whose times lie
+    // past the year 9999 made `status` (and the daemon's status reply)
+    // panic while formatting them.
+    #[test]
+    fn times_past_year_9999_or_before_1970_are_written_as_the_nearest_end() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc3339(before), "1970-01-01T00:00:00Z");
+        let mut snapshot = snapshot(&[("disk", State::Ok)]);
+        snapshot.checks.get_mut("disk").unwrap().state.since = far;
+        let report = StatusReport::build(&snapshot, true, far, None, &[]);
+        assert_eq!(report.checks[0].since, "9999-12-31T23:59:59Z");
     }
 
     #[test]
@@ -298,7 +368,7 @@ mod tests {
             at: 1_800_000_000,
             duration_ms: 4,
         });
-        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None);
+        let report = StatusReport::build(&snapshot, false, snapshot.saved_at, None, &[]);
         let json = serde_json::to_value(&report).unwrap();
         let shown = &json["checks"][0]["collected"][0];
         assert_eq!(shown["action"], "ps");
@@ -315,6 +385,7 @@ mod tests {
             false,
             SystemTime::now(),
             Some(Duration::from_secs(60)),
+            &[],
         );
         assert_eq!(report.state, State::Ok);
         assert!(report.all_hard_ok());

@@ -80,8 +80,9 @@ impl ApiState {
         })
     }
 
-    async fn status(&self) -> Result<StatusReport, ApiError> {
-        match self.ask(Request::Status { changes_within_secs: None }).await? {
+    /// The report of every check, or of the named ones.
+    async fn status(&self, checks: Vec<String>) -> Result<StatusReport, ApiError> {
+        match self.ask(Request::Status { changes_within_secs: None, checks }).await? {
             Answer::Status(report) => Ok(report),
             other => Err(ApiError::unexpected(&other)),
         }
@@ -145,12 +146,12 @@ fn names_text(client: &Client) -> String {
 }
 
 async fn health(_: Allowed, State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
-    let report = state.status().await?;
+    let report = state.status(Vec::new()).await?;
     Ok(Json(json!({"status": "ok", "host": report.host, "checks": report.checks.len()})))
 }
 
 async fn status(_: Allowed, State(state): State<ApiState>) -> Result<Json<StatusReport>, ApiError> {
-    Ok(Json(state.status().await?))
+    Ok(Json(state.status(Vec::new()).await?))
 }
 
 async fn check(
@@ -158,7 +159,7 @@ async fn check(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<CheckStatus>, ApiError> {
-    let report = state.status().await?;
+    let report = state.status(vec![name.clone()]).await?;
     report
         .checks
         .into_iter()

@@ -60,6 +60,18 @@ pub enum SpoolError {
         /// Why.
         source: io::Error,
     },
+    /// Every sequence number is used: a damaged segment name, record or
+    /// `acked` file claimed the last one. Nothing more can be spooled
+    /// until the directory is moved aside; the agent then starts a new
+    /// instance, numbered from 1, which receivers accept as new.
+    #[error(
+        "the spool in {dir} has used every sequence number (a damaged file claims the last one); \
+         stop the agent and move the directory aside, and it starts a new numbering"
+    )]
+    Exhausted {
+        /// The spool directory.
+        dir: PathBuf,
+    },
     /// A record larger than [`MAX_PAYLOAD`](super::MAX_PAYLOAD).
     #[error("a record of {len} bytes is larger than the spool takes (16 MiB)")]
     TooLarge {

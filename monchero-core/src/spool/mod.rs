@@ -163,10 +163,11 @@ impl Spool {
         let (next_seq, file_len) = match segments.back_mut() {
             Some(last) => {
                 let (last_seq, len) = recover_tail(last, &mut events, &mut damaged)?;
-                (last_seq.map_or(last.first_seq, |seq| seq + 1).max(acked + 1), len)
+                let next = last_seq.map_or(last.first_seq, |seq| seq.saturating_add(1));
+                (next.max(acked.saturating_add(1)), len)
             }
             None => {
-                let first_seq = acked + 1;
+                let first_seq = acked.saturating_add(1);
                 segments.push_back(Segment {
                     path: segment_path(dir, first_seq),
                     first_seq,
@@ -216,6 +217,12 @@ impl Spool {
     pub fn append_at(&mut self, payload: &[u8], at: SystemTime) -> Result<u64, SpoolError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(SpoolError::TooLarge { len: payload.len() });
+        }
+        // Only damage gets a spool here (a segment named or a record or
+        // `acked` file claiming the last numbers): refuse rather than wrap
+        // around and hand the receiver numbers it has deduplicated away.
+        if self.next_seq == u64::MAX {
+            return Err(SpoolError::Exhausted { dir: self.dir.clone() });
         }
         let seq = self.next_seq;
         let before = self.buffer.len();
@@ -379,7 +386,8 @@ impl Spool {
                 return (index, cursor.offset);
             }
         }
-        let index = self.segments.iter().rposition(|segment| segment.first_seq <= after + 1);
+        let index =
+            self.segments.iter().rposition(|segment| segment.first_seq <= after.saturating_add(1));
         (index.unwrap_or(0), 0)
     }
 
@@ -413,7 +421,8 @@ impl Spool {
 
     /// Deletes closed segments whose records are all acknowledged.
     fn drop_acked(&mut self) {
-        while self.segments.len() > 1 && self.segments[1].first_seq <= self.acked + 1 {
+        while self.segments.len() > 1 && self.segments[1].first_seq <= self.acked.saturating_add(1)
+        {
             if let Some(segment) = self.segments.pop_front() {
                 let _ = fs::remove_file(&segment.path);
             }
@@ -426,9 +435,9 @@ impl Spool {
         while total > self.config.max_bytes && self.segments.len() > 1 {
             let Some(segment) = self.segments.pop_front() else { break };
             let next_first = self.segments.front().map_or(self.next_seq, |next| next.first_seq);
-            let first = segment.first_seq.max(self.acked + 1);
-            let last = next_first - 1;
-            let unsent = (last + 1).saturating_sub(first);
+            let first = segment.first_seq.max(self.acked.saturating_add(1));
+            let last = next_first.saturating_sub(1);
+            let unsent = next_first.saturating_sub(first);
             total -= segment.bytes;
             let _ = fs::remove_file(&segment.path);
             if unsent > 0 {
@@ -464,7 +473,7 @@ fn list_segments(dir: &Path) -> Result<VecDeque<Segment>, SpoolError> {
     Ok(segments.into())
 }
 
-/// Scans the last segment after a start: returns its last good sequence
+/// Scans the last segment after a start: returns its highest good sequence
 /// number and its length once a damaged or cut-off tail has been cut off.
 fn recover_tail(
     segment: &mut Segment,
@@ -481,7 +490,9 @@ fn recover_tail(
         match item {
             Item::Record { offset, record } => {
                 good_end = offset + frame::HEADER_LEN + record.payload.len();
-                last_seq = Some(record.seq);
+                // The highest, not the last: numbers must not be reused even
+                // if the file holds records out of order.
+                last_seq = last_seq.max(Some(record.seq));
                 cut_short = false;
             }
             Item::Damaged { .. } => cut_short = false,

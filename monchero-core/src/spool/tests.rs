@@ -252,3 +252,43 @@ proptest! {
         prop_assert_eq!(again.last().map(|r| r.seq), Some(next));
     }
 }
+
+// Found by the `spool` fuzz target: a segment named for the last sequence
+// number made the next append overflow.
+#[test]
+fn a_segment_claiming_the_last_sequence_number_refuses_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(segment_path(dir.path(), u64::MAX), b"").unwrap();
+    let mut spool = Spool::open(dir.path(), small()).unwrap();
+    let error = spool.append(b"{}").unwrap_err();
+    assert!(matches!(error, SpoolError::Exhausted { .. }), "{error}");
+    assert!(error.to_string().contains("move the directory aside"), "{error}");
+    assert_eq!(spool.read(0, 10).unwrap(), []);
+}
+
+// Found by the `spool` fuzz target: an `acked` file holding the largest
+// number overflowed when the spool computed the next one.
+#[test]
+fn an_acked_file_claiming_the_last_sequence_number_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(ACKED_FILE), format!("{}\n", u64::MAX)).unwrap();
+    let mut spool = Spool::open(dir.path(), small()).unwrap();
+    assert_eq!(spool.acked(), u64::MAX);
+    assert!(matches!(spool.append(b"{}"), Err(SpoolError::Exhausted { .. })));
+    assert_eq!(spool.stats().unsent, 0);
+}
+
+// Found by the `spool` fuzz target: a last segment holding records out of
+// order made the next append reuse a number already read, so the record
+// was never sent.
+#[test]
+fn numbering_continues_after_the_highest_record_of_the_last_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    frame::encode(&mut bytes, 10, SystemTime::UNIX_EPOCH, b"{}");
+    frame::encode(&mut bytes, 3, SystemTime::UNIX_EPOCH, b"{}");
+    fs::write(segment_path(dir.path(), 1), bytes).unwrap();
+    let mut spool = Spool::open(dir.path(), small()).unwrap();
+    assert_eq!(spool.append(b"{}").unwrap(), 11);
+    assert_eq!(seqs(&spool.read(0, 10).unwrap()), [10, 11]);
+}
