@@ -6,9 +6,10 @@
 # On a fresh machine it installs the peers itself (with no service started
 # by the packages), builds the release binary, then runs:
 #   1. throughput: each system alone, 1000 checks at the shortest interval
-#      it takes, against the spawn limit with 2 workers (peers.py);
+#      it takes, against the spawn limit with 2 workers (peers.py; the
+#      chart);
 #   2. steady: 1000 checks every 10 s, all four systems at the same time,
-#      so the machine's noise falls on all alike (peers.py; the chart);
+#      so the machine's noise falls on all alike (peers.py);
 #   3. idle: 1000 checks every 60 s, all four at the same time (peers.py);
 #   4. Monchero alone at 1000 checks every 10 s: start lateness and
 #      `status` time; and at 1000 checks every second: the cost of the
@@ -52,10 +53,10 @@ cargo build --release --quiet --bin monchero
 
 step "throughput: each system alone at its shortest interval"
 python3 bench/peers.py --no-build --mode throughput --checks 1000 --warmup 10 --window 20 \
-    --json "$out/throughput.json" | tee "$out/throughput.txt"
+    --json "$out/throughput.json" --svg "$out/peers.svg" | tee "$out/throughput.txt"
 step "steady: 1000 checks every 10 s, side by side"
 python3 bench/peers.py --no-build --mode steady --checks 1000 --interval 10 --warmup 15 --window 45 \
-    --json "$out/steady.json" --svg "$out/peers.svg" | tee "$out/steady.txt"
+    --json "$out/steady.json" | tee "$out/steady.txt"
 step "idle: 1000 checks every 60 s, side by side"
 python3 bench/peers.py --no-build --mode idle --checks 1000 --interval 60 --warmup 15 --window 60 \
     --json "$out/idle.json" | tee "$out/idle.txt"
