@@ -301,26 +301,9 @@ fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
-    use rcgen::{CertificateParams, KeyPair};
-
-    use crate::config::{Config, parse};
-
-    /// `agent.pem` and `agent.key` in `dir`, and `text` parsed as
-    /// `dir/agent.toml`; errors without the file name.
-    fn parse_in(dir: &Path, text: &str) -> Result<Config, Vec<String>> {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["agent".into()]).unwrap().self_signed(&key).unwrap();
-        std::fs::write(dir.join("agent.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.join("agent.key"), key.serialize_pem()).unwrap();
-        let file = dir.join("agent.toml");
-        parse(text, &file).map_err(|errors| {
-            let prefix = format!("{}:", file.display());
-            errors.0.iter().map(|e| e.to_string().replacen(&prefix, "", 1)).collect()
-        })
-    }
+    use crate::config::pull::tests::parse_in;
 
     #[test]
     fn a_full_nrpe_table_with_defaults_filled_in() {

@@ -291,7 +291,7 @@ fn names_of(names: &[Spanned<String>], key: &str, report: Report<'_>) -> Vec<Str
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use rcgen::{CertificateParams, KeyPair};
@@ -299,8 +299,9 @@ mod tests {
     use crate::config::{Config, parse};
 
     /// A directory with `ca.pem`, `agent.pem` and `agent.key`, and the
-    /// config `text` written in it, parsed.
-    fn parse_in(dir: &Path, text: &str) -> Result<Config, Vec<String>> {
+    /// config `text` written in it, parsed; errors without the file name.
+    /// Shared with the `[nrpe]` tests, which need the same files.
+    pub(in crate::config) fn parse_in(dir: &Path, text: &str) -> Result<Config, Vec<String>> {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec!["agent".into()]).unwrap().self_signed(&key).unwrap();
         std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
