@@ -641,7 +641,14 @@ fn a_state_directory_removed_while_running_is_made_again_with_its_socket() {
     let config = setup.config(&[&web], "");
     let agent = Agent::start(&config, setup.dir());
     let state = setup.dir().join("state");
-    std::fs::remove_dir_all(&state).unwrap();
+    // The agent may write a file into the directory while it is being
+    // emptied (ENOTEMPTY at the last rmdir), as it may under an operator's
+    // `rm -rf`: remove again until it is gone.
+    poll(10, "the state directory removed", || match std::fs::remove_dir_all(&state) {
+        Ok(()) => Some(()),
+        Err(error) if error.kind() == std::io::ErrorKind::DirectoryNotEmpty => None,
+        Err(error) => panic!("cannot remove {}: {error}", state.display()),
+    });
 
     // The socket comes back, so status reaches the live daemon again, and
     // the next change is written to a state directory made anew.
